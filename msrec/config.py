@@ -1,0 +1,145 @@
+"""The typed config: frozen dataclasses, saved next to every artifact.
+
+Entry points build one ``Config`` from defaults, an optional JSON/YAML file and
+``--set section.key=value`` overrides, then pass it down explicitly. The data
+section travels with the TFRecords (``metadata.json``) and the whole config with
+the model, so serving reads the same lengths and vocabularies training used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from typing import Any, Iterable, Mapping
+
+from msrec import features
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """How preprocessing shapes the data.
+
+    Attributes:
+      lengths: padded lengths of sequence and set features.
+      min_item_count: items seen fewer times in TRAIN fall into the OOV bucket.
+      min_user_count: the same for users.
+    """
+
+    lengths: features.Lengths = features.Lengths()
+    min_item_count: int = 1
+    min_user_count: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The two-tower model.
+
+    Attributes:
+      embedding_dim: width of id embeddings and of the tower outputs.
+      hidden_dims: the fusion MLP's hidden layers.
+      temperature: softmax temperature of the retrieval loss.
+      oov_buckets: OOV buckets of each StringLookup.
+      top_k: how many items the exported signatures return.
+    """
+
+    embedding_dim: int = 64
+    hidden_dims: tuple[int, ...] = (128,)
+    temperature: float = 0.1
+    oov_buckets: int = 1
+    top_k: int = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The training loop."""
+
+    epochs: int = 8
+    batch_size: int = 256
+    learning_rate: float = 0.005
+    seed: int = 42
+    shuffle_buffer: int = 20000
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def from_dict(cls: type, values: Mapping[str, Any]) -> Any:
+    """Builds dataclass ``cls`` from a nested dict, rejecting unknown keys."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}; known: {sorted(known)}")
+    kwargs = {}
+    for name, value in values.items():
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            kwargs[name] = from_dict(kind, value)
+        else:
+            kwargs[name] = _coerce(kind, value, name)
+    return cls(**kwargs)
+
+
+def _coerce(kind: Any, value: Any, name: str) -> Any:
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        item_type = typing.get_args(kind)[0]
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        return tuple(_coerce(item_type, v, name) for v in value)
+    if kind is bool and isinstance(value, str):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"{name}: expected true/false, got {value!r}")
+        return value.lower() in ("true", "1")
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}: cannot read {value!r} as {kind.__name__}") from err
+
+
+def override(config: Config, assignments: Iterable[str]) -> Config:
+    """Applies ``section.key=value`` (or ``data.lengths.history=20``) overrides."""
+    values = to_dict(config)
+    for assignment in assignments:
+        path, sep, raw = assignment.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects key=value, got {assignment!r}")
+        node = values
+        *parents, leaf = path.strip().split(".")
+        for key in parents:
+            if not isinstance(node.get(key), dict):
+                raise ValueError(f"--set {path}: no config section {key!r}")
+            node = node[key]
+        if leaf not in node:
+            raise ValueError(f"--set {path}: unknown key {leaf!r}; known: {sorted(node)}")
+        node[leaf] = raw
+    return from_dict(Config, values)
+
+
+def load(path: str | None) -> Config:
+    """Reads a JSON or YAML config file (missing keys keep their defaults)."""
+    if not path:
+        return Config()
+    import tensorflow as tf  # tf.io.gfile reads gs:// as well as local paths.
+    import yaml
+
+    with tf.io.gfile.GFile(path) as f:
+        values = yaml.safe_load(f) or {}
+    return from_dict(Config, values)
+
+
+def save(config: Any, path: str) -> None:
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(to_dict(config), f, indent=2, sort_keys=True)

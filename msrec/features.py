@@ -1,0 +1,186 @@
+"""The feature contract: every feature's name, dtype, shape and vocabulary, spelled once.
+
+Preprocessing encodes tf.Examples from it, the trainer parses them with it, the
+exported signatures take their inputs from it and the clients build requests
+from it. Nothing else in msrec spells a feature name as a string literal.
+
+Shapes follow TF Serving's batching rules: every feature has batch dimension 0.
+A ``scalar`` is ``[B]``; a ``sequence`` (ordered, most recent first) and a
+``set`` (unordered) are ``[B, length]``, padded with ``""`` or ``0.0``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterable, Mapping
+
+SPEC_VERSION = 1
+
+STRING, FLOAT, INT = "string", "float32", "int64"
+SCALAR, SEQUENCE, SET = "scalar", "sequence", "set"
+QUERY, CANDIDATE, CONTEXT, EVAL = "query", "candidate", "context", "eval"
+
+PAD = ""  # padding value of string sequences and sets; never a real id.
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    """One feature of the contract.
+
+    Attributes:
+      name: the key in tf.Example, in model inputs and in serving requests.
+      dtype: ``string``, ``float32`` or ``int64``.
+      kind: ``scalar``, ``sequence`` or ``set``.
+      tower: ``query`` or ``candidate`` (model inputs), ``context`` (label-side
+        values of a training example) or ``eval`` (only read by evaluation).
+      length: padded length of a sequence or set; 1 for a scalar, 0 for a
+        ragged eval feature that is never padded.
+      vocabulary: the vocabulary file (stem) its string values are looked up in.
+    """
+
+    name: str
+    dtype: str
+    kind: str
+    tower: str
+    length: int = 1
+    vocabulary: str | None = None
+
+    @property
+    def is_padded(self) -> bool:
+        return self.kind != SCALAR and self.length > 0
+
+    @property
+    def pad_value(self) -> Any:
+        return PAD if self.dtype == STRING else 0
+
+
+# Vocabulary stems, shared by every feature that looks values up in them.
+USER_VOCAB, ITEM_VOCAB = "user_id", "item_id"
+ATTRIBUTE_VOCAB, CATEGORY_VOCAB = "user_attribute", "category"
+TAG_VOCAB, TOKEN_VOCAB = "tag", "token"
+VOCABULARIES = (USER_VOCAB, ITEM_VOCAB, ATTRIBUTE_VOCAB, CATEGORY_VOCAB, TAG_VOCAB, TOKEN_VOCAB)
+
+# Names used in code; the records below are the only place they are defined.
+USER_ID, HISTORY_ITEM_IDS = "user_id", "history_item_ids"
+HISTORY_WEIGHTS, HISTORY_TIME_GAPS = "history_weights", "history_time_gaps"
+USER_ATTRIBUTES = "user_attributes"
+ITEM_ID, ITEM_CATEGORIES = "item_id", "item_categories"
+ITEM_TAGS, ITEM_TITLE_TOKENS = "item_tags", "item_title_tokens"
+EVENT_WEIGHT, SEEN_ITEM_IDS = "event_weight", "seen_item_ids"
+
+
+@dataclasses.dataclass(frozen=True)
+class Lengths:
+    """Padded lengths; part of the data config, saved with every artifact."""
+
+    history: int = 50
+    attributes: int = 8
+    categories: int = 8
+    tags: int = 16
+    title_tokens: int = 16
+
+
+def contract(lengths: Lengths = Lengths()) -> tuple[Feature, ...]:
+    """Returns the feature records for the given padded lengths."""
+    return (
+        Feature(USER_ID, STRING, SCALAR, QUERY, vocabulary=USER_VOCAB),
+        Feature(HISTORY_ITEM_IDS, STRING, SEQUENCE, QUERY, lengths.history, ITEM_VOCAB),
+        Feature(HISTORY_WEIGHTS, FLOAT, SEQUENCE, QUERY, lengths.history),
+        Feature(HISTORY_TIME_GAPS, FLOAT, SEQUENCE, QUERY, lengths.history),
+        Feature(USER_ATTRIBUTES, STRING, SET, QUERY, lengths.attributes, ATTRIBUTE_VOCAB),
+        Feature(ITEM_ID, STRING, SCALAR, CANDIDATE, vocabulary=ITEM_VOCAB),
+        Feature(ITEM_CATEGORIES, STRING, SET, CANDIDATE, lengths.categories, CATEGORY_VOCAB),
+        Feature(ITEM_TAGS, STRING, SET, CANDIDATE, lengths.tags, TAG_VOCAB),
+        Feature(ITEM_TITLE_TOKENS, STRING, SET, CANDIDATE, lengths.title_tokens, TOKEN_VOCAB),
+        Feature(EVENT_WEIGHT, FLOAT, SCALAR, CONTEXT),
+        Feature(SEEN_ITEM_IDS, STRING, SET, EVAL, length=0, vocabulary=ITEM_VOCAB),
+    )
+
+
+def select(features: Iterable[Feature], *towers: str) -> tuple[Feature, ...]:
+    """The features of the given towers, in contract order."""
+    return tuple(f for f in features if f.tower in towers)
+
+
+def by_name(features: Iterable[Feature]) -> dict[str, Feature]:
+    return {f.name: f for f in features}
+
+
+def pad(values: Iterable[Any], feature: Feature) -> list[Any]:
+    """Truncates or pads a python list to the feature's length."""
+    values = list(values)[: feature.length]
+    return values + [feature.pad_value] * (feature.length - len(values))
+
+
+def encode_example(values: Mapping[str, Any], features: Iterable[Feature]):
+    """Encodes python values as a tf.train.Example; lists stay unpadded.
+
+    Args:
+      values: feature name -> scalar or list. Missing features are written empty.
+      features: the records to encode.
+
+    Returns:
+      A ``tf.train.Example`` proto.
+    """
+    from tensorflow.core.example import example_pb2, feature_pb2
+
+    example = example_pb2.Example()
+    for f in features:
+        value = values.get(f.name, [] if f.kind != SCALAR else f.pad_value)
+        items = value if f.kind != SCALAR else [value]
+        slot: feature_pb2.Feature = example.features.feature[f.name]
+        if f.dtype == STRING:
+            slot.bytes_list.value.extend(str(v).encode("utf-8") for v in items)
+        elif f.dtype == FLOAT:
+            slot.float_list.value.extend(float(v) for v in items)
+        else:
+            slot.int64_list.value.extend(int(v) for v in items)
+    return example
+
+
+def _tf_dtype(feature: Feature):
+    import tensorflow as tf
+
+    return {STRING: tf.string, FLOAT: tf.float32, INT: tf.int64}[feature.dtype]
+
+
+def parse_spec(features: Iterable[Feature]) -> dict[str, Any]:
+    """The ``tf.io.parse_example`` spec: scalars fixed, lists ragged."""
+    import tensorflow as tf
+
+    spec = {}
+    for f in features:
+        if f.kind == SCALAR:
+            spec[f.name] = tf.io.FixedLenFeature([], _tf_dtype(f), default_value=f.pad_value)
+        else:
+            spec[f.name] = tf.io.RaggedFeature(_tf_dtype(f))
+    return spec
+
+
+def densify(parsed: Mapping[str, Any], features: Iterable[Feature]) -> dict[str, Any]:
+    """Pads/truncates parsed ragged features to ``[B, length]`` (eval ones stay ragged)."""
+    out = {}
+    for f in features:
+        value = parsed[f.name]
+        if f.is_padded:
+            value = value[:, : f.length].to_tensor(f.pad_value, shape=[None, f.length])
+        out[f.name] = value
+    return out
+
+
+def tensor_specs(features: Iterable[Feature]) -> dict[str, Any]:
+    """Serving signature input specs, batch dimension first."""
+    import tensorflow as tf
+
+    return {
+        f.name: tf.TensorSpec([None] if f.kind == SCALAR else [None, f.length], _tf_dtype(f), f.name)
+        for f in features
+    }
+
+
+def to_dict(features: Iterable[Feature]) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(f) for f in features]
+
+
+def from_dict(rows: Iterable[Mapping[str, Any]]) -> tuple[Feature, ...]:
+    return tuple(Feature(**row) for row in rows)

@@ -1,0 +1,74 @@
+"""Artifact layout: where each stage writes and where the next one reads.
+
+A preprocessed data directory::
+
+    <data>/metadata.json        counts, split fingerprint, data config, feature contract
+    <data>/_SUCCESS             written last; later stages refuse a directory without it
+    <data>/vocab/<name>.txt     one value per line, most frequent first (TRAIN only)
+    <data>/item_counts.txt      TRAIN popularity, aligned with vocab/item_id.txt
+    <data>/{train,validation,test,candidates,users}/part-*.tfrecord.gz
+    <data>/dead_letter/part-*.jsonl
+
+A model directory::
+
+    <model>/config.json  <model>/run.json  <model>/checkpoints/  <model>/logs/
+
+Paths are joined with ``posixpath`` so that ``gs://`` prefixes survive.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+SUCCESS = "_SUCCESS"
+METADATA = "metadata.json"
+SPLITS = ("train", "validation", "test")
+CANDIDATES, USERS, DEAD_LETTER = "candidates", "users", "dead_letter"
+TFRECORD_SUFFIX = ".tfrecord.gz"
+
+
+def join(*parts: str) -> str:
+    return posixpath.join(*parts)
+
+
+def vocab_file(data_dir: str, name: str) -> str:
+    return join(data_dir, "vocab", f"{name}.txt")
+
+
+def item_counts_file(data_dir: str) -> str:
+    return join(data_dir, "item_counts.txt")
+
+
+def records_prefix(data_dir: str, name: str) -> str:
+    return join(data_dir, name, "part")
+
+
+def records_glob(data_dir: str, name: str) -> str:
+    return join(data_dir, name, f"part-*{TFRECORD_SUFFIX}")
+
+
+def model_config(model_dir: str) -> str:
+    return join(model_dir, "config.json")
+
+
+def model_run(model_dir: str) -> str:
+    return join(model_dir, "run.json")
+
+
+def checkpoints(model_dir: str) -> str:
+    return join(model_dir, "checkpoints")
+
+
+def logs(model_dir: str) -> str:
+    return join(model_dir, "logs")
+
+
+def require_complete(data_dir: str) -> None:
+    """Raises if ``data_dir`` lacks the marker a finished preprocessing run writes."""
+    import tensorflow as tf
+
+    if not tf.io.gfile.exists(join(data_dir, SUCCESS)):
+        raise FileNotFoundError(
+            f"{data_dir} is not a finished preprocessing output (no {SUCCESS}); "
+            "run `msrec preprocess --output` into it first"
+        )

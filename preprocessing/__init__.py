@@ -1,0 +1,3 @@
+"""preprocessing stage of msrec."""
+
+import msrec  # noqa: F401  (selects Keras 2 before TensorFlow loads)

@@ -1,0 +1,52 @@
+"""Joins item content and user profiles onto examples and encodes them as tf.Example.
+
+Items and users are small next to interactions, so they join as side inputs
+(a dict per worker) rather than through a shuffle.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import apache_beam as beam
+
+from msrec import features as F
+from preprocessing.records import Item, User
+
+
+def item_content(item: Item | None) -> dict[str, list[str]]:
+    if item is None:
+        return {F.ITEM_CATEGORIES: [], F.ITEM_TAGS: [], F.ITEM_TITLE_TOKENS: []}
+    return {
+        F.ITEM_CATEGORIES: list(item.categories),
+        F.ITEM_TAGS: list(item.tags),
+        F.ITEM_TITLE_TOKENS: list(item.title_tokens),
+    }
+
+
+def with_content(values: dict[str, Any], items: Mapping[str, Item], users: Mapping[str, User]) -> dict:
+    """Adds the target item's content and, if the example has a user, the profile."""
+    out = dict(values)
+    out.update(item_content(items.get(values[F.ITEM_ID])) if F.ITEM_ID in values else {})
+    if F.USER_ID in values:
+        user = users.get(values[F.USER_ID])
+        out[F.USER_ATTRIBUTES] = list(user.attributes) if user else []
+    return out
+
+
+class EncodeExamples(beam.PTransform):
+    """Value dicts -> serialized tf.Example bytes, with content joined in."""
+
+    def __init__(self, features: tuple[F.Feature, ...], items, users):
+        super().__init__()
+        self._features, self._items, self._users = features, items, users
+
+    def expand(self, values):
+        feats = self._features
+
+        def encode(v, items, users):
+            return F.encode_example(with_content(v, items, users), feats).SerializeToString()
+
+        return values | "Encode" >> beam.Map(
+            encode, items=beam.pvalue.AsDict(self._items), users=beam.pvalue.AsDict(self._users)
+        )

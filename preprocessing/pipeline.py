@@ -1,0 +1,173 @@
+"""The preprocessing pipeline: raw multi-source files -> TFRecords, vocabularies, metadata.
+
+    sources --(validate)--> records ----------------------------> dead_letter/*.jsonl
+    interactions -> SplitByUser -> BuildExamples -> EncodeExamples -> {train,validation,test}/
+                                -> latest state  -> EncodeExamples -> users/
+                                -> catalog       -> EncodeExamples -> candidates/
+                                -> TRAIN counts  -> WriteVocabulary -> vocab/, item_counts.txt
+    then, on the driver: metadata.json and the _SUCCESS marker.
+
+``run`` takes Beam pipeline options unchanged, so the same code runs on the
+DirectRunner, Dataflow, Flink or Spark.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from msrec import config as msrec_config
+from msrec import features as F
+from msrec import paths
+from msrec.sources import DatasetSpec
+from preprocessing import encode, sequences, split, vocab
+from preprocessing.sources import DEAD, NAMESPACE, VALID, ReadSource, check_source
+
+log = logging.getLogger(__name__)
+
+
+class BadSourceError(RuntimeError):
+    """A source had more dead letters than ``max_bad_fraction`` allows."""
+
+
+def _keyed(read: dict, kind: str, key: str, pipeline: beam.Pipeline):
+    if kind not in read:
+        return pipeline | f"No{kind.title()}" >> beam.Create([])
+    return read[kind][VALID] | f"Key{kind.title()}" >> beam.Map(lambda r: (getattr(r, key), r))
+
+
+def _write_records(pcoll, output_dir: str, name: str, shards: int) -> None:
+    pcoll | f"Write_{name}" >> beam.io.WriteToTFRecord(
+        paths.records_prefix(output_dir, name), file_name_suffix=paths.TFRECORD_SUFFIX, num_shards=shards
+    )
+
+
+def _vocabularies(timelines, items, users, output_dir: str, data: msrec_config.DataConfig):
+    """Counts every vocabulary on TRAIN interactions; returns ``(name, size)`` pcolls."""
+    train = timelines | "TrainRows" >> beam.FlatMap(lambda t: t.train)
+    item_counts = train | "ItemOnes" >> beam.Map(lambda it: (it.item, 1)) | "ItemSum" >> beam.CombinePerKey(sum)
+    user_counts = timelines | "UserTrain" >> beam.Map(lambda t: (t.user, len(t.train)))
+    content = item_counts | "Content" >> beam.FlatMap(
+        lambda kv, items: [(f, v, kv[1]) for f, vs in encode.item_content(items.get(kv[0])).items() for v in vs],
+        items=beam.pvalue.AsDict(items),
+    )
+    attributes = user_counts | "Attributes" >> beam.FlatMap(
+        lambda kv, users: [(a, 1) for a in (users[kv[0]].attributes if kv[0] in users else ())],
+        users=beam.pvalue.AsDict(users),
+    )
+    sizes = [
+        item_counts | "ItemVocab" >> vocab.WriteVocabulary(
+            output_dir, F.ITEM_VOCAB, data.min_item_count, paths.item_counts_file(output_dir)),
+        user_counts | "UserVocab" >> vocab.WriteVocabulary(output_dir, F.USER_VOCAB, data.min_user_count),
+        attributes | "AttributeVocab" >> vocab.WriteVocabulary(output_dir, F.ATTRIBUTE_VOCAB),
+    ]
+    for feature, name in ((F.ITEM_CATEGORIES, F.CATEGORY_VOCAB), (F.ITEM_TAGS, F.TAG_VOCAB),
+                          (F.ITEM_TITLE_TOKENS, F.TOKEN_VOCAB)):
+        counts = content | f"Pick_{name}" >> beam.FlatMap(
+            lambda fvn, feature=feature: [(fvn[1], fvn[2])] if fvn[0] == feature else [])
+        sizes.append(counts | f"Vocab_{name}" >> vocab.WriteVocabulary(output_dir, name))
+    return sizes
+
+
+def _count(pcoll, name: str):
+    return pcoll | f"Count_{name}" >> beam.combiners.Count.Globally() | f"Name_{name}" >> beam.Map(
+        lambda n: (name, n))
+
+
+def build(p: beam.Pipeline, dataset: DatasetSpec, input_dir: str, output_dir: str,
+          data: msrec_config.DataConfig, shards: int) -> None:
+    """Adds every step to ``p``; writes a ``stats.json`` the driver turns into metadata."""
+    contract = F.contract(data.lengths)
+    read = {kind: p | f"Read_{kind}" >> ReadSource(kind, spec, input_dir) for kind, spec in dataset.sources.items()}
+    (tuple(r[DEAD] for r in read.values()) | "AllDead" >> beam.Flatten()
+     | "DeadJson" >> beam.Map(json.dumps, ensure_ascii=False)
+     | "WriteDead" >> beam.io.WriteToText(paths.join(output_dir, paths.DEAD_LETTER, "part"),
+                                          file_name_suffix=".jsonl", num_shards=1))
+    items, users = _keyed(read, "items", "item", p), _keyed(read, "users", "user", p)
+    timelines = read["interactions"][VALID] | "Split" >> split.SplitByUser()
+    examples = timelines | "Examples" >> sequences.BuildExamples(data.lengths.history)
+    stats = []
+    for name in paths.SPLITS:
+        encoded = examples[name] | f"Encode_{name}" >> encode.EncodeExamples(contract, items, users)
+        _write_records(encoded, output_dir, name, shards)
+        stats.append(_count(examples[name], f"{name}_examples"))
+    length = data.lengths.history
+    latest = timelines | "Latest" >> beam.Map(sequences.latest_state, length)
+    _write_records(latest | "EncodeUsers" >> encode.EncodeExamples(F.select(contract, F.QUERY), items, users),
+                   output_dir, paths.USERS, shards)
+    catalog = (timelines | "CatalogItems" >> beam.FlatMap(lambda t: [it.item for it in t.known + (t.test,) if it])
+               | "Distinct" >> beam.Distinct())
+    candidates = catalog | "CandidateValues" >> beam.Map(lambda i: {F.ITEM_ID: i})
+    _write_records(candidates | "EncodeCandidates" >> encode.EncodeExamples(
+        F.select(contract, F.CANDIDATE), items, users), output_dir, paths.CANDIDATES, shards)
+    tests = timelines | "Evaluated" >> beam.Filter(lambda t: t.test is not None)
+    stats += [
+        _count(catalog, "catalog_items"), _count(timelines, "users"), _count(tests, "evaluated_users"),
+        _count(timelines | "TrainCount" >> beam.FlatMap(lambda t: t.train), "train_interactions"),
+        tests | "TestLines" >> beam.Map(split.fingerprint_line) | "AllLines" >> beam.combiners.ToList()
+        | "Fingerprint" >> beam.Map(lambda lines: ("test_split_sha256", split.fingerprint(lines))),
+    ]
+    sizes = _vocabularies(timelines, items, users, output_dir, data)
+    vocab_sizes = (sizes | "AllSizes" >> beam.Flatten() | "SizeList" >> beam.combiners.ToList()
+                   | "SizeDict" >> beam.Map(lambda kv: ("vocabulary_sizes", dict(kv))))
+    (stats + [vocab_sizes] | "AllStats" >> beam.Flatten() | "StatList" >> beam.combiners.ToList()
+     | "StatJson" >> beam.Map(lambda kv: json.dumps(dict(kv), sort_keys=True))
+     | "WriteStats" >> beam.io.WriteToText(paths.join(output_dir, "stats.json"), shard_name_template=""))
+
+
+def source_report(result: Any, kinds: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per source: read = valid + dead-lettered, and dead letters by reason."""
+    counters = {}
+    for c in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
+        counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
+    report = {}
+    for kind in kinds:
+        reasons = {name.rsplit(".", 1)[1]: n for name, n in counters.items()
+                   if name.startswith(f"{kind}.dead_letter.")}
+        report[kind] = {"read": counters.get(f"{kind}.read", 0), "valid": counters.get(f"{kind}.valid", 0),
+                        "dead_letter": counters.get(f"{kind}.dead_letter", 0), "reasons": dict(sorted(reasons.items()))}
+    return report
+
+
+def run(dataset: DatasetSpec, input_dir: str, output_dir: str, data: msrec_config.DataConfig,
+        pipeline_args: Sequence[str] = (), shards: int = 2, max_bad_fraction: float = 1.0) -> dict[str, Any]:
+    """Runs the pipeline to completion and writes ``metadata.json`` and ``_SUCCESS``.
+
+    Raises:
+      FileNotFoundError / ValueError: a configured source is missing or empty.
+      BadSourceError: a source's dead-letter fraction exceeds ``max_bad_fraction``.
+    """
+    for kind, spec in dataset.sources.items():
+        check_source(kind, spec, input_dir)
+    started = time.time()
+    p = beam.Pipeline(options=PipelineOptions(list(pipeline_args)))
+    build(p, dataset, input_dir, output_dir, data, shards)
+    result = p.run()
+    result.wait_until_finish()
+    report = source_report(result, list(dataset.sources))
+    with FileSystems.open(paths.join(output_dir, "stats.json")) as f:
+        stats = json.loads(f.read().decode("utf-8"))
+    metadata = {
+        "dataset": dataset.name, "input": input_dir, "feature_spec_version": F.SPEC_VERSION,
+        "features": F.to_dict(F.contract(data.lengths)), "data_config": msrec_config.to_dict(data),
+        "sources": report, "seconds": round(time.time() - started, 1), **stats,
+    }
+    _write_json(paths.join(output_dir, paths.METADATA), metadata)
+    worst = {k: r["dead_letter"] / r["read"] for k, r in report.items() if r["read"]}
+    too_bad = {k: f for k, f in worst.items() if f > max_bad_fraction}
+    if too_bad:
+        raise BadSourceError(f"dead-letter fraction above {max_bad_fraction}: {too_bad}; report: {report}")
+    _write_json(paths.join(output_dir, paths.SUCCESS), {"finished": time.time()})
+    return metadata
+
+
+def _write_json(path: str, value: Any) -> None:
+    with FileSystems.create(path) as f:
+        f.write(json.dumps(value, indent=2, sort_keys=True).encode("utf-8"))

@@ -1,0 +1,77 @@
+"""Behaviour sequences: one example per (history, target) and each user's latest state.
+
+A TRAIN example's history is the user's TRAIN interactions before its target; the
+VALIDATION and TEST examples' histories are all of the user's TRAIN
+interactions, so nothing from VALIDATION or TEST reaches a feature
+(PROTOCOL.md, rule 4). Histories are most recent first and truncated to the
+contract's length. Time gaps are log1p hours before the most recent history
+event, so they never depend on the target's own time.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator, Sequence
+
+import apache_beam as beam
+
+from msrec import features as F
+from preprocessing.records import Interaction
+from preprocessing.split import Timeline
+
+
+def history_features(history: Sequence[Interaction], length: int) -> dict[str, list]:
+    """Sequence features of ``history`` (oldest first), most recent first."""
+    recent = list(reversed(history[-length:])) if length else []
+    latest = recent[0].timestamp if recent else 0
+    return {
+        F.HISTORY_ITEM_IDS: [it.item for it in recent],
+        F.HISTORY_WEIGHTS: [it.weight for it in recent],
+        F.HISTORY_TIME_GAPS: [math.log1p(max(latest - it.timestamp, 0) / 3600.0) for it in recent],
+    }
+
+
+def _example(user: str, history: Sequence[Interaction], target: Interaction, length: int) -> dict:
+    values = {F.USER_ID: user, F.ITEM_ID: target.item, F.EVENT_WEIGHT: target.weight}
+    values.update(history_features(history, length))
+    return values
+
+
+def examples(timeline: Timeline, history_length: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yields ``(split, values)`` for every example of one user."""
+    train = timeline.train
+    for position, target in enumerate(train):
+        yield "train", _example(timeline.user, train[:position], target, history_length)
+    seen = [it.item for it in train]
+    if timeline.validation is not None:
+        values = _example(timeline.user, train, timeline.validation, history_length)
+        values[F.SEEN_ITEM_IDS] = seen
+        yield "validation", values
+    if timeline.test is not None:
+        values = _example(timeline.user, train, timeline.test, history_length)
+        values[F.SEEN_ITEM_IDS] = seen + [timeline.validation.item]
+        yield "test", values
+
+
+def latest_state(timeline: Timeline, history_length: int) -> dict[str, Any]:
+    """The user's query features for serving: TRAIN + VALIDATION, never TEST."""
+    values = {F.USER_ID: timeline.user}
+    values.update(history_features(timeline.known, history_length))
+    return values
+
+
+class BuildExamples(beam.PTransform):
+    """``Timeline`` -> tagged outputs ``train``, ``validation``, ``test`` of value dicts."""
+
+    def __init__(self, history_length: int):
+        super().__init__()
+        self._length = history_length
+
+    def expand(self, timelines):
+        length = self._length
+
+        def tag(timeline):
+            for split, values in examples(timeline, length):
+                yield beam.pvalue.TaggedOutput(split, values)
+
+        return timelines | "Examples" >> beam.FlatMap(tag).with_outputs("train", "validation", "test")

@@ -1,0 +1,29 @@
+"""msrec: multi-source recommendation with Beam, TensorFlow Recommenders and TF Serving."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="msrec",
+    version="0.1.0",
+    description="Multi-source two-tower recommendation: Beam preprocessing, TFRS training, TF Serving export.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["msrec*", "preprocessing*", "trainer*", "serving*"]),
+    package_data={"msrec": ["presets/*.yaml"]},
+    install_requires=[
+        "tensorflow==2.21.*",
+        "tf-keras==2.21.*",
+        "tensorflow-recommenders==0.7.7",
+        "tensorflow-serving-api==2.21.*",
+        "apache-beam==2.77.*",
+        "pandas>=3",
+        "google-crc32c>=1.5",  # Beam's TFRecord writer needs a crc32c implementation
+        "numpy>=1.26",
+        "pyyaml>=6",
+        "pyarrow>=14",
+        "matplotlib>=3.8",
+    ],
+    extras_require={"test": ["pytest>=8", "ruff>=0.6"]},
+    entry_points={"console_scripts": ["msrec=msrec.cli:main"]},
+)
