@@ -16,6 +16,7 @@ setup(
         "tf-keras==2.21.*",
         "tensorflow-recommenders==0.7.7",
         "tensorflow-serving-api==2.21.*",
+        "tensorboard>=2.20",  # TensorFlow 2.21 no longer installs it; training logs need it
         "apache-beam==2.77.*",
         "pandas>=3",
         "google-crc32c>=1.5",  # Beam's TFRecord writer needs a crc32c implementation

@@ -41,6 +41,7 @@ class ModelConfig:
       temperature: softmax temperature of the retrieval loss.
       oov_buckets: OOV buckets of each StringLookup.
       top_k: how many items the exported signatures return.
+      logq_correction: subtract log sampling probability from in-batch logits.
     """
 
     embedding_dim: int = 64
@@ -48,17 +49,25 @@ class ModelConfig:
     temperature: float = 0.1
     oov_buckets: int = 1
     top_k: int = 100
+    logq_correction: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """The training loop."""
+    """The training loop.
+
+    Attributes:
+      refit: train on TRAIN + VALIDATION examples, the final fit PROTOCOL.md scores on
+        TEST (whose histories include the validation item); off, train on TRAIN only
+        and tune on VALIDATION.
+    """
 
     epochs: int = 8
     batch_size: int = 256
     learning_rate: float = 0.005
     seed: int = 42
     shuffle_buffer: int = 20000
+    refit: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """Behaviour sequences: one example per (history, target) and each user's latest state.
 
 A TRAIN example's history is the user's TRAIN interactions before its target; the
-VALIDATION and TEST examples' histories are all of the user's TRAIN
-interactions, so nothing from VALIDATION or TEST reaches a feature
-(PROTOCOL.md, rule 4). Histories are most recent first and truncated to the
-contract's length. Time gaps are log1p hours before the most recent history
+VALIDATION example's history is all of TRAIN. The TEST example's history is
+TRAIN + VALIDATION: PROTOCOL.md (rule 4) allows that only for a model refit on
+TRAIN + VALIDATION, which is what ``train.refit`` (the default) does; nothing of
+the TEST interaction itself ever reaches a feature. Histories are most recent
+first and truncated to the contract's length. Time gaps are log1p hours before the most recent history
 event, so they never depend on the target's own time.
 """
 
@@ -48,7 +49,7 @@ def examples(timeline: Timeline, history_length: int) -> Iterator[tuple[str, dic
         values[F.SEEN_ITEM_IDS] = seen
         yield "validation", values
     if timeline.test is not None:
-        values = _example(timeline.user, train, timeline.test, history_length)
+        values = _example(timeline.user, timeline.known, timeline.test, history_length)
         values[F.SEEN_ITEM_IDS] = seen + [timeline.validation.item]
         yield "test", values
 

@@ -1,0 +1,124 @@
+"""Export: the serving contract, defined once, as a versioned SavedModel for TF Serving.
+
+Signatures (every input and output has batch dimension 0; names are stable):
+
+* ``serving_default``: the query features of the contract -> ``item_ids`` and
+  ``scores``, top-K over the whole catalog;
+* ``recommend_user``: ``user_id`` -> top-K, the user's latest features looked up
+  in tables inside the model, the user's known items excluded;
+* ``query_embedding`` / ``candidate_embedding``: -> ``embedding``, for users who
+  bring their own ANN index.
+
+Only core TF ops are used (lookup tables, matmul, top_k), and vocabularies are
+SavedModel assets, so stock ``tensorflow_model_server`` loads the directory as is.
+The version directory is written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from msrec import features as F
+from msrec import paths
+from trainer import data, evaluate
+
+SIGNATURES = ("serving_default", "recommend_user", "query_embedding", "candidate_embedding")
+ITEM_IDS, SCORES, EMBEDDING = "item_ids", "scores", "embedding"
+
+
+class UserTable(tf.Module):
+    """Each known user's latest query features; row 0 (empty) answers unknown users."""
+
+    def __init__(self, users: dict[str, np.ndarray], features: tuple[F.Feature, ...]):
+        super().__init__()
+        keys = tf.constant(users[F.USER_ID])
+        rows = tf.range(1, len(keys) + 1, dtype=tf.int64)
+        self.rows = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, rows), 0)
+        self.columns = {}
+        for f in features:
+            if f.name != F.USER_ID:
+                pad = f.pad_value.encode() if f.dtype == F.STRING else f.pad_value
+                empty = np.full((1, f.length), pad, dtype=users[f.name].dtype)
+                self.columns[f.name] = tf.Variable(np.concatenate([empty, users[f.name]]), trainable=False)
+
+    def __call__(self, user_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        rows = self.rows.lookup(user_ids)
+        out = {name: tf.gather(column, rows) for name, column in self.columns.items()}
+        out[F.USER_ID] = user_ids
+        return out
+
+
+class ServingModule(tf.Module):
+    """The exported module: towers, a brute-force top-K index and the user table."""
+
+    def __init__(self, model: tf.keras.Model, data_dir: str, k: int):
+        super().__init__()
+        contract = data.contract(data_dir)
+        self.query_features = F.select(contract, F.QUERY)
+        self.candidate_features = F.select(contract, F.CANDIDATE)
+        self.query_tower, self.candidate_tower = model.query_tower, model.candidate_tower
+        item_ids, candidates = evaluate.catalog(data_dir, contract)
+        self.k = min(k, len(item_ids))
+        history = F.by_name(contract)[F.HISTORY_ITEM_IDS].length
+        # Over-fetch by the history length so excluding known items still leaves k.
+        self.index = tfrs.layers.factorized_top_k.BruteForce(k=min(self.k + history, len(item_ids)))
+        self.index.index(tf.constant(evaluate.embed(self.candidate_tower, candidates)), tf.constant(item_ids))
+        self.users = UserTable(data.load_all(data_dir, paths.USERS, self.query_features), self.query_features)
+
+    def top_k(self, query: dict[str, tf.Tensor], exclude: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        scores, ids = self.index(self.query_tower(query, training=False))
+        if exclude is not None:
+            hit = tf.reduce_any(tf.equal(ids[:, :, tf.newaxis], exclude[:, tf.newaxis, :]), axis=-1)
+            scores = tf.where(hit, tf.fill(tf.shape(scores), -np.inf), scores)
+            scores, order = tf.math.top_k(scores, k=self.k)
+            return {ITEM_IDS: tf.gather(ids, order, batch_dims=1), SCORES: scores}
+        return {ITEM_IDS: ids[:, : self.k], SCORES: scores[:, : self.k]}
+
+    def signatures(self) -> dict[str, Any]:
+        query_spec = F.tensor_specs(self.query_features)
+        candidate_spec = F.tensor_specs(self.candidate_features)
+        user_spec = {F.USER_ID: query_spec[F.USER_ID]}
+
+        def recommend(**inputs):
+            query = self.users(inputs[F.USER_ID])
+            return self.top_k(query, exclude=query[F.HISTORY_ITEM_IDS])
+
+        return {
+            "serving_default": tf.function(lambda **q: self.top_k(q)).get_concrete_function(**query_spec),
+            "recommend_user": tf.function(recommend).get_concrete_function(**user_spec),
+            "query_embedding": tf.function(
+                lambda **q: {EMBEDDING: self.query_tower(q, training=False)}).get_concrete_function(**query_spec),
+            "candidate_embedding": tf.function(
+                lambda **c: {EMBEDDING: self.candidate_tower(c, training=False)}
+            ).get_concrete_function(**candidate_spec),
+        }
+
+
+def next_version(export_base: str) -> int:
+    """``int(time.time())``, bumped past any existing version."""
+    existing = [int(n.rstrip("/")) for n in tf.io.gfile.listdir(export_base) if n.rstrip("/").isdigit()] \
+        if tf.io.gfile.exists(export_base) else []
+    return max([int(time.time())] + [v + 1 for v in existing])
+
+
+def export(model: tf.keras.Model, data_dir: str, export_base: str, k: int,
+           card: dict[str, Any] | None = None) -> str:
+    """Writes ``<export_base>/<version>/`` atomically; returns its path."""
+    module = ServingModule(model, data_dir, k)
+    version = next_version(export_base)
+    final = paths.join(export_base, str(version))
+    staging = paths.join(export_base, f".tmp-{version}")
+    tf.io.gfile.makedirs(export_base)
+    tf.saved_model.save(module, staging, signatures=module.signatures())
+    extra = paths.join(staging, "assets.extra")
+    tf.io.gfile.makedirs(extra)
+    with tf.io.gfile.GFile(paths.join(extra, "model_card.json"), "w") as f:
+        json.dump({"version": version, "top_k": module.k, **(card or {})}, f, indent=2, sort_keys=True)
+    tf.io.gfile.rename(staging, final)
+    return final

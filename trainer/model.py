@@ -1,0 +1,52 @@
+"""The retrieval model: wires the two towers to a TFRS retrieval task.
+
+Like TFRS's own models it holds no logic of its own beyond ``compute_loss``:
+the towers encode, the task owns the in-batch softmax loss.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from msrec import features as F
+from msrec import paths
+from msrec.config import ModelConfig
+from trainer import towers
+
+
+def sampling_probability(data_dir: str) -> tf.lookup.StaticHashTable:
+    """Item id -> share of TRAIN interactions: the chance it lands in a batch.
+
+    Items outside the vocabulary get the smallest share, as the rarest items do.
+    """
+    ids = tf.io.gfile.GFile(paths.vocab_file(data_dir, F.ITEM_VOCAB)).read().split()
+    counts = [float(c) for c in tf.io.gfile.GFile(paths.item_counts_file(data_dir)).read().split()]
+    total = sum(counts)
+    shares = tf.constant([c / total for c in counts], tf.float32)
+    return tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(ids), shares), min(counts) / total)
+
+
+class TwoTowerModel(tfrs.Model):
+    """Query and candidate towers trained with in-batch softmax retrieval."""
+
+    def __init__(self, data_dir: str, vocabulary_sizes: dict[str, int], config: ModelConfig):
+        super().__init__()
+        vocabs = towers.vocabularies(data_dir, vocabulary_sizes, config)
+        self.query_tower = towers.QueryTower(vocabs, config, name="query_tower")
+        self.candidate_tower = towers.CandidateTower(vocabs, config, name="candidate_tower")
+        self.task = tfrs.tasks.Retrieval(temperature=config.temperature, remove_accidental_hits=True)
+        self.sampling = sampling_probability(data_dir) if config.logq_correction else None
+
+    def call(self, inputs: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        return self.query_tower(inputs), self.candidate_tower(inputs)
+
+    def compute_loss(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        queries, candidates = self(inputs)
+        # In-batch negatives over-represent popular items; the task subtracts log p (logQ)
+        # so the softmax estimates the full-catalog one. Same-item rows are not negatives.
+        probability = self.sampling.lookup(inputs[F.ITEM_ID]) if self.sampling is not None else None
+        return self.task(queries, candidates, candidate_ids=inputs[F.ITEM_ID],
+                         candidate_sampling_probability=probability,
+                         compute_metrics=False, compute_batch_metrics=False)
