@@ -5,7 +5,7 @@ from setuptools import find_packages, setup
 setup(
     name="msrec",
     version="0.1.0",
-    description="Multi-source two-tower recommendation: Beam preprocessing, TFRS training, TF Serving export.",
+    description="Multi-source two-tower recommendation: Beam preprocessing, TFRS training, TF Serving.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",

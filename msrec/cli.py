@@ -42,8 +42,9 @@ def _fresh_dir(path: str, overwrite: bool) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     from preprocessing import synthetic
 
-    spec = synthetic.SyntheticSpec(num_users=args.users, num_items=args.items,
-                                   num_interactions=args.interactions, seed=args.seed)
+    spec = synthetic.SyntheticSpec(
+        num_users=args.users, num_items=args.items, num_interactions=args.interactions, seed=args.seed
+    )
     with progress.Bar("generate", spec.num_interactions) as bar:
         counts = synthetic.generate(args.output, spec, progress=bar.update)
     print(json.dumps({"output": args.output, **counts}))
@@ -64,11 +65,18 @@ def cmd_preprocess(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
             synthetic.generate(input_dir, synthetic.SyntheticSpec(seed=args.seed), progress=bar.update)
     data = msrec_config.override(msrec_config.load(args.data_config), args.set).data
     print(f"msrec preprocess: {dataset.name} from {input_dir} -> {args.output}", flush=True)
-    metadata = pipeline.run(dataset, input_dir, args.output, data, beam_args, args.num_shards,
-                            args.max_bad_fraction)
+    metadata = pipeline.run(
+        dataset, input_dir, args.output, data, beam_args, args.num_shards, args.max_bad_fraction
+    )
     progress.print_source_report(metadata["sources"])
-    print(json.dumps({k: metadata[k] for k in ("users", "evaluated_users", "catalog_items",
-                                                "train_examples", "test_split_sha256")}))
+    print(
+        json.dumps(
+            {
+                k: metadata[k]
+                for k in ("users", "evaluated_users", "catalog_items", "train_examples", "test_split_sha256")
+            }
+        )
+    )
     return 0
 
 
@@ -85,8 +93,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     model, _, data_dir = artifacts.load(args.model_dir, args.data)
     result = evaluate.evaluate(model, data_dir, args.split)
-    report = {**result["model"], "split": result["split"], "catalog_items": result["catalog_items"],
-              "popularity": result["popularity"]}
+    report = {
+        **result["model"],
+        "split": result["split"],
+        "catalog_items": result["catalog_items"],
+        "popularity": result["popularity"],
+    }
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
@@ -119,8 +131,15 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     finally:
         client.close()
     ids = [i.decode() if isinstance(i, bytes) else str(i) for i in out["item_ids"][0][: args.k]]
-    print(json.dumps({"user_id": args.user_id, "item_ids": ids,
-                      "scores": [round(float(s), 5) for s in out["scores"][0][: args.k]]}))
+    print(
+        json.dumps(
+            {
+                "user_id": args.user_id,
+                "item_ids": ids,
+                "scores": [round(float(s), 5) for s in out["scores"][0][: args.k]],
+            }
+        )
+    )
     return 0
 
 
@@ -144,25 +163,46 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--interactions", type=int, default=40000, help="number of interactions (default 40000)")
     g.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files")
 
-    pp = sub.add_parser("preprocess", help="Beam pipeline: raw sources -> TFRecords, vocabularies, metadata",
-                        epilog="Unknown flags are Beam pipeline options, e.g. --runner=DataflowRunner "
-                               "--direct_running_mode=multi_processing --direct_num_workers=2.")
+    pp = sub.add_parser(
+        "preprocess",
+        help="Beam pipeline: raw sources -> TFRecords, vocabularies, metadata",
+        epilog="Unknown flags are Beam pipeline options, e.g. --runner=DataflowRunner "
+        "--direct_running_mode=multi_processing --direct_num_workers=2.",
+    )
     src = pp.add_mutually_exclusive_group(required=True)
-    src.add_argument("--dataset", choices=["synthetic", "movielens-100k", "lastfm-2k"], help="built-in preset")
+    src.add_argument(
+        "--dataset", choices=["synthetic", "movielens-100k", "lastfm-2k"], help="built-in preset"
+    )
     src.add_argument("--config", help="YAML source config of your own dataset (docs/sources.md)")
-    pp.add_argument("--input", help=f"raw data directory (default ${DATA_ENV}/<dataset>; synthetic: generated)")
+    pp.add_argument(
+        "--input", help=f"raw data directory (default ${DATA_ENV}/<dataset>; synthetic: generated)"
+    )
     pp.add_argument("--output", required=True, help="fresh output directory")
     pp.add_argument("--overwrite", action="store_true", help="replace a non-empty --output")
     pp.add_argument("--data-config", help="config file whose data section sets lengths and thresholds")
-    pp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a config value, e.g. --set data.lengths.history=20")
+    pp.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set data.lengths.history=20",
+    )
     pp.add_argument("--num-shards", type=int, default=2, help="TFRecord shards per output (default 2)")
-    pp.add_argument("--max-bad-fraction", type=float, default=0.05,
-                    help="fail when a source dead-letters more than this fraction of its rows (default 0.05)")
+    pp.add_argument(
+        "--max-bad-fraction",
+        type=float,
+        default=0.05,
+        help="fail when a source dead-letters more than this fraction of its rows (default 0.05)",
+    )
     pp.add_argument("--seed", type=int, default=0, help="seed of the generated synthetic data")
 
-    t = sub.add_parser("train", parents=[task.parser()], add_help=False, conflict_handler="resolve",
-                       help="train the two-tower model (same code as python -m trainer.task)")
+    t = sub.add_parser(
+        "train",
+        parents=[task.parser()],
+        add_help=False,
+        conflict_handler="resolve",
+        help="train the two-tower model (same code as python -m trainer.task)",
+    )
     t.add_argument("-h", "--help", action="help", help="show this help message and exit")
 
     e = sub.add_parser("evaluate", help="PROTOCOL.md metrics on the full catalog, beside MostPopular")
@@ -177,8 +217,12 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--data", help="data directory (default: the one the model was trained on)")
     x.add_argument("--k", type=int, help="items returned per query (default: config model.top_k)")
 
-    s = sub.add_parser("serve", add_help=False, help="serve SavedModels over TF Serving's gRPC/REST APIs "
-                       "(flags as tensorflow_model_server: --port --rest_api_port --model_name --model_base_path)")
+    s = sub.add_parser(
+        "serve",
+        add_help=False,
+        help="serve SavedModels over TF Serving's gRPC/REST APIs "
+        "(flags as tensorflow_model_server: --port --rest_api_port --model_name --model_base_path)",
+    )
     s.add_argument("server_argv", nargs=argparse.REMAINDER)
 
     r = sub.add_parser("recommend", help="ask a running server for a user's top-K")
@@ -188,8 +232,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--k", type=int, default=10, help="how many items to print (default 10)")
     r.add_argument("--rest", action="store_true", help="use the REST API instead of gRPC")
 
-    d = sub.add_parser("demo", help="generate -> preprocess -> train -> evaluate -> export -> serve -> recommend")
-    d.add_argument("--workdir", default="runs/demo", help="where the demo writes (replaced; default runs/demo)")
+    d = sub.add_parser(
+        "demo", help="generate -> preprocess -> train -> evaluate -> export -> serve -> recommend"
+    )
+    d.add_argument(
+        "--workdir", default="runs/demo", help="where the demo writes (replaced; default runs/demo)"
+    )
     d.add_argument("--epochs", type=int, help="training epochs (default: config)")
     return p
 
@@ -203,8 +251,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_preprocess(args, unknown)
     if unknown:
         parser().error(f"unrecognized arguments: {' '.join(unknown)}")
-    handlers = {"generate": cmd_generate, "train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export,
-                "recommend": cmd_recommend, "demo": cmd_demo}
+    handlers = {
+        "generate": cmd_generate,
+        "train": cmd_train,
+        "evaluate": cmd_evaluate,
+        "export": cmd_export,
+        "recommend": cmd_recommend,
+        "demo": cmd_demo,
+    }
     return handlers[args.command](args)
 
 

@@ -46,8 +46,10 @@ def run(workdir: str, epochs: int | None = None, users_shown: int = 3) -> int:
     t = _stage(2, "preprocess with Apache Beam (DirectRunner)")
     metadata = pipeline.run(sources.preset("synthetic"), raw, data_dir, config.data)
     progress.print_source_report(metadata["sources"])
-    print(f"   {metadata['train_examples']:,} train examples, {metadata['evaluated_users']:,} evaluated users, "
-          f"catalog {metadata['catalog_items']:,}; test split sha256 {metadata['test_split_sha256'][:16]}...")
+    print(
+        f"   {metadata['train_examples']:,} train examples, {metadata['evaluated_users']:,} evaluated users, "
+        f"catalog {metadata['catalog_items']:,}; test split sha256 {metadata['test_split_sha256'][:16]}..."
+    )
     _done(t)
 
     t = _stage(3, "train the two-tower model (TFRS, in-batch softmax)")
@@ -87,4 +89,4 @@ def _sample_users(raw_dir: str, n: int) -> list[str]:
     """The first ``n`` user ids of the generated profile file."""
     with open(os.path.join(raw_dir, "users.csv"), encoding="utf-8") as f:
         next(f)
-        return [line.split(",", 1)[0] for _, line in zip(range(n), f)]
+        return [line.split(",", 1)[0] for _, line in zip(range(n), f, strict=False)]

@@ -24,8 +24,10 @@ class Bar:
         self._drawn = now
         frac = min(done / self.total, 1.0)
         filled = int(frac * self.width)
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
-                          f"{done:,}/{self.total:,} {now - self._started:5.1f}s")
+        self.stream.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
+            f"{done:,}/{self.total:,} {now - self._started:5.1f}s"
+        )
         self.stream.flush()
 
     def __enter__(self) -> Bar:
@@ -48,4 +50,7 @@ def print_metrics(systems: Mapping[str, Mapping[str, float]], stream: TextIO = s
     """One row per system, PROTOCOL.md's metrics as columns."""
     print(f"{'system':<14}" + "".join(f"{k:>9}" for k in METRIC_KEYS) + f"{'users':>8}", file=stream)
     for name, m in systems.items():
-        print(f"{name:<14}" + "".join(f"{m[k]:>9.4f}" for k in METRIC_KEYS) + f"{m['num_users']:>8}", file=stream)
+        print(
+            f"{name:<14}" + "".join(f"{m[k]:>9.4f}" for k in METRIC_KEYS) + f"{m['num_users']:>8}",
+            file=stream,
+        )

@@ -52,10 +52,14 @@ def _write_records(pcoll, output_dir: str, name: str, shards: int) -> None:
 def _vocabularies(timelines, items, users, output_dir: str, data: msrec_config.DataConfig):
     """Counts every vocabulary on TRAIN interactions; returns ``(name, size)`` pcolls."""
     train = timelines | "TrainRows" >> beam.FlatMap(lambda t: t.train)
-    item_counts = train | "ItemOnes" >> beam.Map(lambda it: (it.item, 1)) | "ItemSum" >> beam.CombinePerKey(sum)
+    item_counts = (
+        train | "ItemOnes" >> beam.Map(lambda it: (it.item, 1)) | "ItemSum" >> beam.CombinePerKey(sum)
+    )
     user_counts = timelines | "UserTrain" >> beam.Map(lambda t: (t.user, len(t.train)))
     content = item_counts | "Content" >> beam.FlatMap(
-        lambda kv, items: [(f, v, kv[1]) for f, vs in encode.item_content(items.get(kv[0])).items() for v in vs],
+        lambda kv, items: [
+            (f, v, kv[1]) for f, vs in encode.item_content(items.get(kv[0])).items() for v in vs
+        ],
         items=beam.pvalue.AsDict(items),
     )
     attributes = user_counts | "Attributes" >> beam.FlatMap(
@@ -63,33 +67,57 @@ def _vocabularies(timelines, items, users, output_dir: str, data: msrec_config.D
         users=beam.pvalue.AsDict(users),
     )
     sizes = [
-        item_counts | "ItemVocab" >> vocab.WriteVocabulary(
-            output_dir, F.ITEM_VOCAB, data.min_item_count, paths.item_counts_file(output_dir)),
+        item_counts
+        | "ItemVocab"
+        >> vocab.WriteVocabulary(
+            output_dir, F.ITEM_VOCAB, data.min_item_count, paths.item_counts_file(output_dir)
+        ),
         user_counts | "UserVocab" >> vocab.WriteVocabulary(output_dir, F.USER_VOCAB, data.min_user_count),
         attributes | "AttributeVocab" >> vocab.WriteVocabulary(output_dir, F.ATTRIBUTE_VOCAB),
     ]
-    for feature, name in ((F.ITEM_CATEGORIES, F.CATEGORY_VOCAB), (F.ITEM_TAGS, F.TAG_VOCAB),
-                          (F.ITEM_TITLE_TOKENS, F.TOKEN_VOCAB)):
+    for feature, name in (
+        (F.ITEM_CATEGORIES, F.CATEGORY_VOCAB),
+        (F.ITEM_TAGS, F.TAG_VOCAB),
+        (F.ITEM_TITLE_TOKENS, F.TOKEN_VOCAB),
+    ):
         counts = content | f"Pick_{name}" >> beam.FlatMap(
-            lambda fvn, feature=feature: [(fvn[1], fvn[2])] if fvn[0] == feature else [])
+            lambda fvn, feature=feature: [(fvn[1], fvn[2])] if fvn[0] == feature else []
+        )
         sizes.append(counts | f"Vocab_{name}" >> vocab.WriteVocabulary(output_dir, name))
     return sizes
 
 
 def _count(pcoll, name: str):
-    return pcoll | f"Count_{name}" >> beam.combiners.Count.Globally() | f"Name_{name}" >> beam.Map(
-        lambda n: (name, n))
+    return (
+        pcoll
+        | f"Count_{name}" >> beam.combiners.Count.Globally()
+        | f"Name_{name}" >> beam.Map(lambda n: (name, n))
+    )
 
 
-def build(p: beam.Pipeline, dataset: DatasetSpec, input_dir: str, output_dir: str,
-          data: msrec_config.DataConfig, shards: int) -> None:
+def build(
+    p: beam.Pipeline,
+    dataset: DatasetSpec,
+    input_dir: str,
+    output_dir: str,
+    data: msrec_config.DataConfig,
+    shards: int,
+) -> None:
     """Adds every step to ``p``; writes a ``stats.json`` the driver turns into metadata."""
     contract = F.contract(data.lengths)
-    read = {kind: p | f"Read_{kind}" >> ReadSource(kind, spec, input_dir) for kind, spec in dataset.sources.items()}
-    (tuple(r[DEAD] for r in read.values()) | "AllDead" >> beam.Flatten()
-     | "DeadJson" >> beam.Map(json.dumps, ensure_ascii=False)
-     | "WriteDead" >> beam.io.WriteToText(paths.join(output_dir, paths.DEAD_LETTER, "part"),
-                                          file_name_suffix=".jsonl", num_shards=1))
+    read = {
+        kind: p | f"Read_{kind}" >> ReadSource(kind, spec, input_dir)
+        for kind, spec in dataset.sources.items()
+    }
+    (
+        tuple(r[DEAD] for r in read.values())
+        | "AllDead" >> beam.Flatten()
+        | "DeadJson" >> beam.Map(json.dumps, ensure_ascii=False)
+        | "WriteDead"
+        >> beam.io.WriteToText(
+            paths.join(output_dir, paths.DEAD_LETTER, "part"), file_name_suffix=".jsonl", num_shards=1
+        )
+    )
     items, users = _keyed(read, "items", "item", p), _keyed(read, "users", "user", p)
     timelines = read["interactions"][VALID] | "Split" >> split.SplitByUser()
     examples = timelines | "Examples" >> sequences.BuildExamples(data.lengths.history)
@@ -100,26 +128,50 @@ def build(p: beam.Pipeline, dataset: DatasetSpec, input_dir: str, output_dir: st
         stats.append(_count(examples[name], f"{name}_examples"))
     length = data.lengths.history
     latest = timelines | "Latest" >> beam.Map(sequences.latest_state, length)
-    _write_records(latest | "EncodeUsers" >> encode.EncodeExamples(F.select(contract, F.QUERY), items, users),
-                   output_dir, paths.USERS, shards)
-    catalog = (timelines | "CatalogItems" >> beam.FlatMap(lambda t: [it.item for it in t.known + (t.test,) if it])
-               | "Distinct" >> beam.Distinct())
+    _write_records(
+        latest | "EncodeUsers" >> encode.EncodeExamples(F.select(contract, F.QUERY), items, users),
+        output_dir,
+        paths.USERS,
+        shards,
+    )
+    catalog = (
+        timelines
+        | "CatalogItems" >> beam.FlatMap(lambda t: [it.item for it in t.known + (t.test,) if it])
+        | "Distinct" >> beam.Distinct()
+    )
     candidates = catalog | "CandidateValues" >> beam.Map(lambda i: {F.ITEM_ID: i})
-    _write_records(candidates | "EncodeCandidates" >> encode.EncodeExamples(
-        F.select(contract, F.CANDIDATE), items, users), output_dir, paths.CANDIDATES, shards)
+    _write_records(
+        candidates
+        | "EncodeCandidates" >> encode.EncodeExamples(F.select(contract, F.CANDIDATE), items, users),
+        output_dir,
+        paths.CANDIDATES,
+        shards,
+    )
     tests = timelines | "Evaluated" >> beam.Filter(lambda t: t.test is not None)
     stats += [
-        _count(catalog, "catalog_items"), _count(timelines, "users"), _count(tests, "evaluated_users"),
+        _count(catalog, "catalog_items"),
+        _count(timelines, "users"),
+        _count(tests, "evaluated_users"),
         _count(timelines | "TrainCount" >> beam.FlatMap(lambda t: t.train), "train_interactions"),
-        tests | "TestLines" >> beam.Map(split.fingerprint_line) | "AllLines" >> beam.combiners.ToList()
+        tests
+        | "TestLines" >> beam.Map(split.fingerprint_line)
+        | "AllLines" >> beam.combiners.ToList()
         | "Fingerprint" >> beam.Map(lambda lines: ("test_split_sha256", split.fingerprint(lines))),
     ]
     sizes = _vocabularies(timelines, items, users, output_dir, data)
-    vocab_sizes = (sizes | "AllSizes" >> beam.Flatten() | "SizeList" >> beam.combiners.ToList()
-                   | "SizeDict" >> beam.Map(lambda kv: ("vocabulary_sizes", dict(kv))))
-    (stats + [vocab_sizes] | "AllStats" >> beam.Flatten() | "StatList" >> beam.combiners.ToList()
-     | "StatJson" >> beam.Map(lambda kv: json.dumps(dict(kv), sort_keys=True))
-     | "WriteStats" >> beam.io.WriteToText(paths.join(output_dir, "stats.json"), shard_name_template=""))
+    vocab_sizes = (
+        sizes
+        | "AllSizes" >> beam.Flatten()
+        | "SizeList" >> beam.combiners.ToList()
+        | "SizeDict" >> beam.Map(lambda kv: ("vocabulary_sizes", dict(kv)))
+    )
+    (
+        stats + [vocab_sizes]
+        | "AllStats" >> beam.Flatten()
+        | "StatList" >> beam.combiners.ToList()
+        | "StatJson" >> beam.Map(lambda kv: json.dumps(dict(kv), sort_keys=True))
+        | "WriteStats" >> beam.io.WriteToText(paths.join(output_dir, "stats.json"), shard_name_template="")
+    )
 
 
 def source_report(result: Any, kinds: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -129,15 +181,29 @@ def source_report(result: Any, kinds: Sequence[str]) -> dict[str, dict[str, Any]
         counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
     report = {}
     for kind in kinds:
-        reasons = {name.rsplit(".", 1)[1]: n for name, n in counters.items()
-                   if name.startswith(f"{kind}.dead_letter.")}
-        report[kind] = {"read": counters.get(f"{kind}.read", 0), "valid": counters.get(f"{kind}.valid", 0),
-                        "dead_letter": counters.get(f"{kind}.dead_letter", 0), "reasons": dict(sorted(reasons.items()))}
+        reasons = {
+            name.rsplit(".", 1)[1]: n
+            for name, n in counters.items()
+            if name.startswith(f"{kind}.dead_letter.")
+        }
+        report[kind] = {
+            "read": counters.get(f"{kind}.read", 0),
+            "valid": counters.get(f"{kind}.valid", 0),
+            "dead_letter": counters.get(f"{kind}.dead_letter", 0),
+            "reasons": dict(sorted(reasons.items())),
+        }
     return report
 
 
-def run(dataset: DatasetSpec, input_dir: str, output_dir: str, data: msrec_config.DataConfig,
-        pipeline_args: Sequence[str] = (), shards: int = 2, max_bad_fraction: float = 1.0) -> dict[str, Any]:
+def run(
+    dataset: DatasetSpec,
+    input_dir: str,
+    output_dir: str,
+    data: msrec_config.DataConfig,
+    pipeline_args: Sequence[str] = (),
+    shards: int = 2,
+    max_bad_fraction: float = 1.0,
+) -> dict[str, Any]:
     """Runs the pipeline to completion and writes ``metadata.json`` and ``_SUCCESS``.
 
     Raises:
@@ -155,9 +221,14 @@ def run(dataset: DatasetSpec, input_dir: str, output_dir: str, data: msrec_confi
     with FileSystems.open(paths.join(output_dir, "stats.json")) as f:
         stats = json.loads(f.read().decode("utf-8"))
     metadata = {
-        "dataset": dataset.name, "input": input_dir, "feature_spec_version": F.SPEC_VERSION,
-        "features": F.to_dict(F.contract(data.lengths)), "data_config": msrec_config.to_dict(data),
-        "sources": report, "seconds": round(time.time() - started, 1), **stats,
+        "dataset": dataset.name,
+        "input": input_dir,
+        "feature_spec_version": F.SPEC_VERSION,
+        "features": F.to_dict(F.contract(data.lengths)),
+        "data_config": msrec_config.to_dict(data),
+        "sources": report,
+        "seconds": round(time.time() - started, 1),
+        **stats,
     }
     _write_json(paths.join(output_dir, paths.METADATA), metadata)
     worst = {k: r["dead_letter"] / r["read"] for k, r in report.items() if r["read"]}

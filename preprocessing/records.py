@@ -87,7 +87,7 @@ def parse_timestamp(raw: str) -> int:
         except ValueError:
             raise BadRecord("bad_timestamp", repr(raw)) from None
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+            parsed = parsed.replace(tzinfo=datetime.UTC)
         return int(parsed.timestamp())
     if not math.isfinite(value):
         raise BadRecord("bad_timestamp", repr(raw))

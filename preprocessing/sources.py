@@ -51,8 +51,12 @@ class ParseFile(beam.DoFn):
                 try:
                     line = raw_bytes.decode(spec.encoding)
                 except UnicodeDecodeError as err:
-                    yield self._reject(path, number, raw_bytes.decode("utf-8", "replace"),
-                                       records.BadRecord("bad_encoding", str(err)))
+                    yield self._reject(
+                        path,
+                        number,
+                        raw_bytes.decode("utf-8", "replace"),
+                        records.BadRecord("bad_encoding", str(err)),
+                    )
                     continue
                 if number == 1 and spec.header and spec.format == "csv":
                     header = [c.strip() for c in records.split_columns(line, spec)]

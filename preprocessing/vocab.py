@@ -39,11 +39,17 @@ class WriteVocabulary(beam.PTransform):
             | "Collect" >> beam.combiners.ToList()
             | "Order" >> beam.Map(lambda pairs: ordered(pairs, min_count))
         )
-        _write_lines(rows | "Values" >> beam.Map(lambda r: [v for v, _ in r]),
-                     paths.vocab_file(self._data_dir, self._name), "WriteValues")
+        _write_lines(
+            rows | "Values" >> beam.Map(lambda r: [v for v, _ in r]),
+            paths.vocab_file(self._data_dir, self._name),
+            "WriteValues",
+        )
         if self._counts_path:
-            _write_lines(rows | "Counts" >> beam.Map(lambda r: [str(n) for _, n in r]),
-                         self._counts_path, "WriteCounts")
+            _write_lines(
+                rows | "Counts" >> beam.Map(lambda r: [str(n) for _, n in r]),
+                self._counts_path,
+                "WriteCounts",
+            )
         name = self._name
         return rows | "Size" >> beam.Map(lambda r: (name, len(r)))
 

@@ -26,8 +26,14 @@ def contract(data_dir: str) -> tuple[F.Feature, ...]:
     return F.from_dict(metadata(data_dir)["features"])
 
 
-def dataset(data_dir: str, name: str | tuple[str, ...], features: tuple[F.Feature, ...], batch_size: int,
-            shuffle_buffer: int = 0, seed: int | None = None) -> tf.data.Dataset:
+def dataset(
+    data_dir: str,
+    name: str | tuple[str, ...],
+    features: tuple[F.Feature, ...],
+    batch_size: int,
+    shuffle_buffer: int = 0,
+    seed: int | None = None,
+) -> tf.data.Dataset:
     """Batches of ``name`` records (splits, ``candidates`` or ``users``), densified."""
     names = (name,) if isinstance(name, str) else name
     files = sorted(f for n in names for f in tf.io.gfile.glob(paths.records_glob(data_dir, n)))
@@ -38,8 +44,11 @@ def dataset(data_dir: str, name: str | tuple[str, ...], features: tuple[F.Featur
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     spec = F.parse_spec(features)
     ds = ds.batch(batch_size, drop_remainder=False)
-    ds = ds.map(lambda b: F.densify(tf.io.parse_example(b, spec), features),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(
+        lambda b: F.densify(tf.io.parse_example(b, spec), features),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -50,8 +59,10 @@ def load_all(data_dir: str, name: str, features: tuple[F.Feature, ...], batch_si
         for f in features:
             value = batch[f.name]
             parts[f.name].extend(value.to_list() if isinstance(value, tf.RaggedTensor) else value.numpy())
-    return {f.name: parts[f.name] if not f.is_padded and f.kind != F.SCALAR else np.asarray(parts[f.name])
-            for f in features}
+    return {
+        f.name: parts[f.name] if not f.is_padded and f.kind != F.SCALAR else np.asarray(parts[f.name])
+        for f in features
+    }
 
 
 def read_lines(path: str) -> list[str]:

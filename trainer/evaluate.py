@@ -31,8 +31,10 @@ def catalog(data_dir: str, contract: tuple[F.Feature, ...]) -> tuple[list[str], 
 def embed(tower: tf.keras.Model, values: dict[str, np.ndarray], batch_size: int = 4096) -> np.ndarray:
     """Runs a tower over a dict of equally long arrays in batches."""
     n = len(next(iter(values.values())))
-    parts = [tower({k: v[i:i + batch_size] for k, v in values.items()}, training=False).numpy()
-             for i in range(0, n, batch_size)]
+    parts = [
+        tower({k: v[i : i + batch_size] for k, v in values.items()}, training=False).numpy()
+        for i in range(0, n, batch_size)
+    ]
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
@@ -49,12 +51,16 @@ def evaluate(model: tf.keras.Model, data_dir: str, split: str = "test", batch_si
     for batch in data.dataset(data_dir, split, inputs, batch_size):
         queries = model.query_tower(batch, training=False).numpy()
         targets = np.array([position[i] for i in _decode(batch[F.ITEM_ID].numpy())])
-        excluded = [[position[i] for i in _decode(seen) if i in position]
-                    for seen in batch[F.SEEN_ITEM_IDS].to_list()]
+        excluded = [
+            [position[i] for i in _decode(seen) if i in position] for seen in batch[F.SEEN_ITEM_IDS].to_list()
+        ]
         model_ranks.append(metrics.ranks(queries @ item_vectors.T, targets, excluded))
         tiled = np.broadcast_to(popularity, (len(targets), len(popularity)))
         popular_ranks.append(metrics.ranks(tiled, targets, excluded))
     join = lambda parts: np.concatenate(parts) if parts else np.zeros(0)
-    return {"split": split, "catalog_items": len(item_ids),
-            "model": metrics.summarize(join(model_ranks)),
-            "popularity": metrics.summarize(join(popular_ranks))}
+    return {
+        "split": split,
+        "catalog_items": len(item_ids),
+        "model": metrics.summarize(join(model_ranks)),
+        "popularity": metrics.summarize(join(popular_ranks)),
+    }

@@ -93,7 +93,8 @@ class ServingModule(tf.Module):
             "serving_default": tf.function(lambda **q: self.top_k(q)).get_concrete_function(**query_spec),
             "recommend_user": tf.function(recommend).get_concrete_function(**user_spec),
             "query_embedding": tf.function(
-                lambda **q: {EMBEDDING: self.query_tower(q, training=False)}).get_concrete_function(**query_spec),
+                lambda **q: {EMBEDDING: self.query_tower(q, training=False)}
+            ).get_concrete_function(**query_spec),
             "candidate_embedding": tf.function(
                 lambda **c: {EMBEDDING: self.candidate_tower(c, training=False)}
             ).get_concrete_function(**candidate_spec),
@@ -102,13 +103,17 @@ class ServingModule(tf.Module):
 
 def next_version(export_base: str) -> int:
     """``int(time.time())``, bumped past any existing version."""
-    existing = [int(n.rstrip("/")) for n in tf.io.gfile.listdir(export_base) if n.rstrip("/").isdigit()] \
-        if tf.io.gfile.exists(export_base) else []
+    existing = (
+        [int(n.rstrip("/")) for n in tf.io.gfile.listdir(export_base) if n.rstrip("/").isdigit()]
+        if tf.io.gfile.exists(export_base)
+        else []
+    )
     return max([int(time.time())] + [v + 1 for v in existing])
 
 
-def export(model: tf.keras.Model, data_dir: str, export_base: str, k: int,
-           card: dict[str, Any] | None = None) -> str:
+def export(
+    model: tf.keras.Model, data_dir: str, export_base: str, k: int, card: dict[str, Any] | None = None
+) -> str:
     """Writes ``<export_base>/<version>/`` atomically; returns its path."""
     module = ServingModule(model, data_dir, k)
     version = next_version(export_base)

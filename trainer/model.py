@@ -25,7 +25,8 @@ def sampling_probability(data_dir: str) -> tf.lookup.StaticHashTable:
     total = sum(counts)
     shares = tf.constant([c / total for c in counts], tf.float32)
     return tf.lookup.StaticHashTable(
-        tf.lookup.KeyValueTensorInitializer(tf.constant(ids), shares), min(counts) / total)
+        tf.lookup.KeyValueTensorInitializer(tf.constant(ids), shares), min(counts) / total
+    )
 
 
 class TwoTowerModel(tfrs.Model):
@@ -47,6 +48,11 @@ class TwoTowerModel(tfrs.Model):
         # In-batch negatives over-represent popular items; the task subtracts log p (logQ)
         # so the softmax estimates the full-catalog one. Same-item rows are not negatives.
         probability = self.sampling.lookup(inputs[F.ITEM_ID]) if self.sampling is not None else None
-        return self.task(queries, candidates, candidate_ids=inputs[F.ITEM_ID],
-                         candidate_sampling_probability=probability,
-                         compute_metrics=False, compute_batch_metrics=False)
+        return self.task(
+            queries,
+            candidates,
+            candidate_ids=inputs[F.ITEM_ID],
+            candidate_sampling_probability=probability,
+            compute_metrics=False,
+            compute_batch_metrics=False,
+        )

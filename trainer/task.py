@@ -13,9 +13,9 @@ import os
 import time
 from typing import Any, Sequence
 
-import msrec  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import tensorflow as tf
 
+import msrec  # the trainer package imported msrec (Keras 2) before this TensorFlow import
 from msrec import config as msrec_config
 from msrec import features as F
 from msrec import paths
@@ -37,8 +37,14 @@ def run(config: msrec_config.Config, data_dir: str, model_dir: str, verbose: int
     tf.keras.utils.set_random_seed(config.train.seed)
     contract = data.contract(data_dir)
     splits = ("train", "validation") if config.train.refit else "train"
-    train = data.dataset(data_dir, splits, F.select(contract, F.QUERY, F.CANDIDATE),
-                         config.train.batch_size, config.train.shuffle_buffer, config.train.seed)
+    train = data.dataset(
+        data_dir,
+        splits,
+        F.select(contract, F.QUERY, F.CANDIDATE),
+        config.train.batch_size,
+        config.train.shuffle_buffer,
+        config.train.seed,
+    )
     with strategy().scope():
         model = artifacts.build(data_dir, config)
         model.compile(optimizer=tf.keras.optimizers.Adam(config.train.learning_rate))
@@ -50,8 +56,10 @@ def run(config: msrec_config.Config, data_dir: str, model_dir: str, verbose: int
     started = time.time()
     history = model.fit(train, epochs=config.train.epochs, callbacks=callbacks, verbose=verbose)
     run_record = {
-        "data_dir": data_dir, "loss": [round(x, 5) for x in history.history["loss"]],
-        "seconds": round(time.time() - started, 1), "msrec_version": msrec.__version__,
+        "data_dir": data_dir,
+        "loss": [round(x, 5) for x in history.history["loss"]],
+        "seconds": round(time.time() - started, 1),
+        "msrec_version": msrec.__version__,
     }
     artifacts.save(model, model_dir, config, run_record)
     return run_record
@@ -60,11 +68,19 @@ def run(config: msrec_config.Config, data_dir: str, model_dir: str, verbose: int
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="trainer.task", description="Train the msrec two-tower model.")
     p.add_argument("--data", required=True, help="preprocessed data directory (msrec preprocess --output)")
-    p.add_argument("--model-dir", default=os.environ.get("AIP_MODEL_DIR"),
-                   help="where the model is written (default: $AIP_MODEL_DIR)")
+    p.add_argument(
+        "--model-dir",
+        default=os.environ.get("AIP_MODEL_DIR"),
+        help="where the model is written (default: $AIP_MODEL_DIR)",
+    )
     p.add_argument("--config", help="JSON/YAML config file; defaults for every missing key")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config value, e.g. --set model.embedding_dim=32 (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, e.g. --set model.embedding_dim=32 (repeatable)",
+    )
     p.add_argument("--epochs", type=int, help="shorthand for --set train.epochs=N")
     return p
 

@@ -22,7 +22,8 @@ class Vocabulary(tf.keras.layers.Layer):
     def __init__(self, vocab_path: str, dim: int, oov_buckets: int = 1, **kwargs):
         super().__init__(**kwargs)
         self.lookup = tf.keras.layers.StringLookup(
-            vocabulary=vocab_path, mask_token=F.PAD, num_oov_indices=oov_buckets)
+            vocabulary=vocab_path, mask_token=F.PAD, num_oov_indices=oov_buckets
+        )
         self.embedding = tf.keras.layers.Embedding(self.lookup.vocabulary_size(), dim)
 
     def call(self, values: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -46,9 +47,11 @@ def _mlp(hidden: tuple[int, ...], out_dim: int, name: str) -> tf.keras.Sequentia
 def vocabularies(data_dir: str, sizes: dict[str, int], config: ModelConfig) -> dict[str, Vocabulary]:
     """One ``Vocabulary`` layer per non-empty vocabulary of the data directory."""
     return {
-        name: Vocabulary(paths.vocab_file(data_dir, name), config.embedding_dim, config.oov_buckets,
-                         name=f"{name}_vocab")
-        for name in F.VOCABULARIES if sizes.get(name, 0) > 0
+        name: Vocabulary(
+            paths.vocab_file(data_dir, name), config.embedding_dim, config.oov_buckets, name=f"{name}_vocab"
+        )
+        for name in F.VOCABULARIES
+        if sizes.get(name, 0) > 0
     }
 
 
@@ -78,8 +81,11 @@ class QueryTower(tf.keras.Model):
 class CandidateTower(tf.keras.Model):
     """Item id + content (categories, tags, title words) -> unit item vector."""
 
-    CONTENT = ((F.ITEM_CATEGORIES, F.CATEGORY_VOCAB), (F.ITEM_TAGS, F.TAG_VOCAB),
-               (F.ITEM_TITLE_TOKENS, F.TOKEN_VOCAB))
+    CONTENT = (
+        (F.ITEM_CATEGORIES, F.CATEGORY_VOCAB),
+        (F.ITEM_TAGS, F.TAG_VOCAB),
+        (F.ITEM_TITLE_TOKENS, F.TOKEN_VOCAB),
+    )
 
     def __init__(self, vocabs: dict[str, Vocabulary], config: ModelConfig, **kwargs):
         super().__init__(**kwargs)

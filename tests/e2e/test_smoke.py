@@ -1,0 +1,113 @@
+"""End to end through the real entry points: preprocess -> train -> evaluate -> export -> serve -> gRPC.
+
+Runs the ``msrec`` CLI on the generated demo dataset (fixed seed), starts ``msrec serve``
+as its own process on a free port, and checks the served top-K against the model
+computed in this process.
+"""
+
+import json
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from msrec import cli
+from msrec import features as F
+from serving.client import GrpcClient
+from tests.serving.tiny_model import pick_unused_port
+from trainer import artifacts, data, evaluate
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    paths = {k: str(root / k) for k in ("data", "model", "export")}
+    assert cli.main(["preprocess", "--dataset", "synthetic", "--output", paths["data"]]) == 0
+    assert cli.main(["train", "--data", paths["data"], "--model-dir", paths["model"]]) == 0
+    assert cli.main(["evaluate", "--model-dir", paths["model"], "--output", str(root / "metrics.json")]) == 0
+    assert cli.main(["export", "--model-dir", paths["model"], "--export-base", paths["export"]]) == 0
+    paths["metrics"] = str(root / "metrics.json")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def server(run):
+    port = pick_unused_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "msrec.cli",
+            "serve",
+            f"--port={port}",
+            "--model_name=msrec",
+            f"--model_base_path={run['export']}",
+            "--file_system_poll_wait_seconds=0",
+        ]
+    )
+    client = GrpcClient(f"127.0.0.1:{port}", "msrec", timeout=30)
+    try:
+        client.wait_until_ready(timeout=120)
+        client.port = port
+        yield client
+    finally:
+        client.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+
+
+def test_model_retrieves_at_least_twice_as_well_as_most_popular(run):
+    metrics = json.load(open(run["metrics"]))
+    assert set(metrics) >= {"HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR", "num_users"}
+    assert metrics["num_users"] == 1000
+    assert metrics["HR@10"] >= 2 * metrics["popularity"]["HR@10"], metrics
+
+
+def test_served_top_k_equals_the_in_process_model(run, server):
+    model, config, data_dir = artifacts.load(run["model"])
+    contract = data.contract(data_dir)
+    query_features = F.select(contract, F.QUERY)
+    held_out = next(iter(data.dataset(data_dir, "test", query_features, 16)))
+    inputs = {name: value.numpy() for name, value in held_out.items()}
+
+    served = server.predict(inputs)  # serving_default, over gRPC
+
+    item_ids, candidates = evaluate.catalog(data_dir, contract)
+    scores = model.query_tower(inputs).numpy() @ evaluate.embed(model.candidate_tower, candidates).T
+    k = config.model.top_k
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    expected_ids = [[item_ids[j] for j in row] for row in top]
+    assert [[i.decode() for i in row] for row in served["item_ids"]] == expected_ids
+    np.testing.assert_allclose(served["scores"], np.take_along_axis(scores, top, axis=1), atol=1e-4)
+
+
+def test_recommend_user_excludes_what_the_user_already_had(run, server, capsys):
+    data_dir = artifacts.read_run(run["model"])["data_dir"]
+    features = F.by_name(data.contract(data_dir))
+    state = data.load_all(data_dir, "users", (features[F.USER_ID], features[F.HISTORY_ITEM_IDS]))
+    user, history = state[F.USER_ID][0].decode(), {h.decode() for h in state[F.HISTORY_ITEM_IDS][0] if h}
+    out = server.predict({F.USER_ID: np.array([user], dtype=object)}, signature_name="recommend_user")
+    recommended = [i.decode() for i in out["item_ids"][0]]
+    assert history and not history & set(recommended)
+    assert np.all(np.diff(out["scores"][0]) <= 0)
+    assert (
+        cli.main(
+            [
+                "recommend",
+                "--server",
+                f"127.0.0.1:{server.port}",
+                "--model_name",
+                "msrec",
+                "--user_id",
+                user,
+                "--k",
+                "5",
+            ]
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["item_ids"] == recommended[:5]

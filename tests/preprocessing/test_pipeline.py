@@ -1,0 +1,138 @@
+"""The whole Beam pipeline on the tiny corpus: outputs, fingerprint, and no TEST leakage.
+
+In ``tests/testdata/tiny``, item ``i9`` (user u4) and ``i5`` (user u2) occur only as
+TEST interactions, and ``i3`` only as VALIDATION (u1, u2) or a merged duplicate.
+"""
+
+import glob
+import hashlib
+import json
+import os
+
+import pytest
+import tensorflow as tf
+
+from msrec import config, paths, sources
+from msrec import features as F
+from preprocessing import pipeline
+
+TEST_ONLY = {"i9", "i5"}
+
+
+def records(data_dir, name):
+    contract = F.contract()
+    files = glob.glob(os.path.join(data_dir, name, "*.tfrecord.gz"))
+    out = []
+    for raw in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        example = tf.train.Example.FromString(raw.numpy())
+        out.append(
+            {
+                f.name: [
+                    v.decode() if isinstance(v, bytes) else v
+                    for v in getattr(
+                        example.features.feature[f.name],
+                        {"string": "bytes_list", "float32": "float_list", "int64": "int64_list"}[f.dtype],
+                    ).value
+                ]
+                for f in contract
+                if f.name in example.features.feature
+            }
+        )
+    return out
+
+
+def test_metadata_counts_and_fingerprint(tiny_data):
+    meta = json.load(open(os.path.join(tiny_data, paths.METADATA)))
+    lines = sorted(["u1\ti4\t400\n", "u2\ti5\t150\n", "u4\ti9\t80\n"])
+    assert meta["test_split_sha256"] == hashlib.sha256("".join(lines).encode()).hexdigest()
+    assert (meta["users"], meta["evaluated_users"], meta["catalog_items"]) == (4, 3, 7)
+    assert (meta["train_examples"], meta["validation_examples"], meta["test_examples"]) == (7, 3, 3)
+    assert meta["sources"]["interactions"] == {"read": 14, "valid": 14, "dead_letter": 0, "reasons": {}}
+    assert os.path.exists(os.path.join(tiny_data, paths.SUCCESS))
+
+
+def test_vocabularies_are_counted_on_train_only(tiny_data):
+    vocab = lambda name: open(paths.vocab_file(tiny_data, name)).read().split()
+    assert vocab(F.ITEM_VOCAB) == ["i1", "i2", "i4", "i6"]  # i1 x3, i2 x2, then ties by id
+    assert open(paths.item_counts_file(tiny_data)).read().split() == ["3", "2", "1", "1"]
+    assert "c4" not in vocab(F.CATEGORY_VOCAB) and "t9" not in vocab(F.TAG_VOCAB)  # i9's content
+    assert "sentinel" not in vocab(F.TOKEN_VOCAB)
+
+
+def test_no_test_interaction_reaches_any_feature(tiny_data):
+    for name in ("train", "validation", "test", paths.USERS):
+        for ex in records(tiny_data, name):
+            assert not TEST_ONLY & set(ex.get(F.HISTORY_ITEM_IDS, [])), (name, ex)
+            assert not TEST_ONLY & set(ex.get(F.SEEN_ITEM_IDS, [])), (name, ex)
+            if name != "test":
+                assert not TEST_ONLY & set(ex.get(F.ITEM_ID, [])), (name, ex)
+    targets = {ex[F.USER_ID][0]: ex[F.ITEM_ID][0] for ex in records(tiny_data, "test")}
+    assert targets == {"u1": "i4", "u2": "i5", "u4": "i9"}
+
+
+def test_candidates_are_the_whole_catalog_with_content(tiny_data):
+    cands = {c[F.ITEM_ID][0]: c for c in records(tiny_data, paths.CANDIDATES)}
+    assert set(cands) == {"i1", "i2", "i3", "i4", "i5", "i6", "i9"}
+    assert cands["i2"][F.ITEM_CATEGORIES] == ["c1", "c2"]
+    assert cands["i1"][F.ITEM_TITLE_TOKENS] == ["amber", "river"]
+
+
+def test_examples_carry_profile_and_target_content(tiny_data):
+    (u1_test,) = [e for e in records(tiny_data, "test") if e[F.USER_ID] == ["u1"]]
+    assert u1_test[F.USER_ATTRIBUTES] == ["age_group=18-24", "gender=f", "country=c1"]
+    assert u1_test[F.ITEM_CATEGORIES] == ["c3"]  # i4's category
+    assert u1_test[F.HISTORY_ITEM_IDS] == ["i3", "i2", "i1"]
+
+
+def test_bad_rows_are_dead_lettered_with_file_line_and_reason(tmp_path, tiny_raw):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in os.listdir(tiny_raw):
+        (raw / name).write_bytes((open(os.path.join(tiny_raw, name), "rb")).read())
+    with open(raw / "interactions.csv", "ab") as f:
+        f.write(b"u1,i7,notatime,1\nu1,,500,1\nu\xff\xfe,i1,5,1\n")
+    meta = pipeline.run(
+        sources.preset("synthetic"), str(raw), str(tmp_path / "out"), config.DataConfig(), shards=1
+    )
+    report = meta["sources"]["interactions"]
+    assert report["read"] == report["valid"] + report["dead_letter"] == 17
+    assert report["reasons"] == {"bad_encoding": 1, "bad_timestamp": 1, "empty_id": 1}
+    letters = [
+        json.loads(line)
+        for p in glob.glob(str(tmp_path / "out" / "dead_letter" / "*.jsonl"))
+        for line in open(p)
+    ]
+    by_line = {d["line"]: d for d in letters}
+    assert by_line[16]["reason"] == "bad_timestamp" and by_line[16]["raw"] == "u1,i7,notatime,1"
+    assert by_line[16]["file"].endswith("interactions.csv") and by_line[16]["source"] == "interactions"
+
+
+def test_too_many_bad_rows_fail_the_run_without_success_marker(tmp_path, tiny_raw):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "interactions.csv").write_text("user_id,item_id,timestamp,weight\nu1,i1,1,1\nu1,i2,x,1\n")
+    dataset = sources.from_dict(
+        {
+            "name": "t",
+            "sources": {
+                "interactions": {
+                    "path": "interactions.csv",
+                    "header": True,
+                    "fields": {
+                        "user_id": "user_id",
+                        "item_id": "item_id",
+                        "timestamp": "timestamp",
+                        "weight": "weight",
+                    },
+                }
+            },
+        }
+    )
+    with pytest.raises(pipeline.BadSourceError, match="interactions"):
+        pipeline.run(dataset, str(raw), str(tmp_path / "out"), config.DataConfig(), max_bad_fraction=0.1)
+    assert not os.path.exists(tmp_path / "out" / paths.SUCCESS)
+
+
+def test_missing_source_fails_before_any_work(tmp_path):
+    with pytest.raises(FileNotFoundError, match="interactions"):
+        pipeline.run(sources.preset("synthetic"), str(tmp_path), str(tmp_path / "out"), config.DataConfig())

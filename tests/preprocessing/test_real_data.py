@@ -1,0 +1,43 @@
+"""The public datasets through the real pipeline: PROTOCOL.md's split, number for number.
+
+Expected values are those of ``shared/benchmarks/peers.md``. These tests need
+``$MSREC_DATA_DIR`` (``.ci/run`` sets it and fails without it); elsewhere they skip.
+"""
+
+import pytest
+
+from msrec import config, sources
+from preprocessing import pipeline
+from tests.conftest import DATA_ENV, real_dataset
+
+PEERS = {
+    "movielens-100k": ("a204da14e544b06c95a55303a21722021d3072f5eb18b974dce9d1e04109f90a", 943, 1682, 98114),
+    "lastfm-2k": ("9b140c43de6f846cd67926abef9668123e57904268af385d46936e931fa5787c", 1883, 17632, 89068),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.skipif(
+                real_dataset(name) is None, reason=f"${DATA_ENV}/{name} not present; .ci/run provides it"
+            ),
+        )
+        for name in sorted(PEERS)
+    ],
+)
+def test_split_matches_the_published_fingerprint(name, tmp_path):
+    raw = real_dataset(name)
+    meta = pipeline.run(sources.preset(name), str(raw), str(tmp_path / "out"), config.DataConfig())
+    fingerprint, users, catalog, train = PEERS[name]
+    assert meta["test_split_sha256"] == fingerprint
+    assert (meta["evaluated_users"], meta["catalog_items"], meta["train_interactions"]) == (
+        users,
+        catalog,
+        train,
+    )
+    assert all(r["read"] == r["valid"] + r["dead_letter"] for r in meta["sources"].values())

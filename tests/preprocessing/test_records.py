@@ -1,0 +1,74 @@
+"""Parsing rules: each kind of bad row gets its own reason; good rows parse exactly."""
+
+import pytest
+
+from msrec import sources
+from preprocessing import records
+from preprocessing.records import BadRecord
+
+SYNTH = sources.preset("synthetic")
+ML = sources.preset("movielens-100k")
+HEADER = ["user_id", "item_id", "timestamp", "weight"]
+
+
+def parse(kind, line, spec=SYNTH, header=HEADER):
+    return records.parse_row(kind, spec.source(kind), line, header)
+
+
+def test_interaction_keeps_raw_timestamp_text():
+    assert parse("interactions", "u1,i2,0881250949,3.5") == records.Interaction(
+        "u1", "i2", 881250949, "0881250949", 3.5
+    )
+
+
+def test_iso_timestamps_become_unix_seconds():
+    assert parse("interactions", "u1,i2,2025-01-01T00:00:10Z,1").timestamp == 1735689610
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("u1,i2,100", "missing_columns"),
+        ("u1,i2,100,1,extra", "extra_columns"),
+        (" ,i2,100,1", "empty_id"),
+        ("u1,,100,1", "empty_id"),
+        ("u1,i2,yesterday,1", "bad_timestamp"),
+        ("u1,i2,100,heavy", "bad_weight"),
+        ("u1,i2,100,nan", "bad_weight"),
+        ("u1,i2,100,inf", "bad_weight"),
+    ],
+)
+def test_bad_interactions_name_their_reason(line, reason):
+    with pytest.raises(BadRecord) as err:
+        parse("interactions", line)
+    assert err.value.reason == reason
+
+
+def test_self_edge_is_rejected():
+    with pytest.raises(BadRecord, match="self_edge"):
+        parse("social", "u1,u1", header=["user_id", "friend_id"])
+
+
+def test_jsonl_item_content_and_bad_json():
+    item = parse(
+        "items",
+        '{"item_id": "i1", "categories": ["c1"], "tags": "t1|t2", "title": "Amber River"}',
+        header=None,
+    )
+    assert item == records.Item("i1", ("c1",), ("t1", "t2"), ("amber", "river"))
+    with pytest.raises(BadRecord, match="bad_json"):
+        parse("items", '{"item_id": ', header=None)
+
+
+def test_movielens_genre_flags_become_categories():
+    flags = ["0"] * 19
+    flags[1] = flags[8] = "1"  # Action, Drama
+    line = "|".join(["7", "Twelve Monkeys (1995)", "01-Jan-1995", "", "http://x"] + flags)
+    item = records.parse_row("items", ML.source("items"), line, None)
+    assert item.categories == ("Action", "Drama")
+    assert item.title_tokens == ("twelve", "monkeys", "1995")
+
+
+def test_user_attributes_are_name_value_pairs():
+    user = records.parse_row("users", ML.source("users"), "1|24|M|technician|85711", None)
+    assert user == records.User("1", ("age=24", "gender=M", "occupation=technician"))

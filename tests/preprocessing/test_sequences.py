@@ -1,0 +1,63 @@
+"""History examples: what each split's example may and may not see."""
+
+import math
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from msrec import features as F
+from preprocessing import sequences, split
+from preprocessing.records import Interaction
+
+HOUR = 3600
+TIMELINE = split.split_user(
+    "u", [Interaction("u", f"i{k}", k * HOUR, str(k * HOUR), float(k)) for k in range(1, 6)]
+)
+
+
+def by_split(length=10):
+    out = {}
+    for name, values in sequences.examples(TIMELINE, length):
+        out.setdefault(name, []).append(values)
+    return out
+
+
+def test_one_train_example_per_train_interaction_with_prior_history():
+    train = by_split()["train"]
+    assert [e[F.ITEM_ID] for e in train] == ["i1", "i2", "i3"]
+    assert [e[F.HISTORY_ITEM_IDS] for e in train] == [[], ["i1"], ["i2", "i1"]]
+
+
+def test_validation_sees_train_and_test_sees_train_plus_validation():
+    ex = by_split()
+    (val,), (test,) = ex["validation"], ex["test"]
+    assert (val[F.ITEM_ID], val[F.HISTORY_ITEM_IDS], val[F.SEEN_ITEM_IDS]) == (
+        "i4",
+        ["i3", "i2", "i1"],
+        ["i1", "i2", "i3"],
+    )
+    assert test[F.ITEM_ID] == "i5"
+    assert test[F.HISTORY_ITEM_IDS] == ["i4", "i3", "i2", "i1"]
+    assert test[F.SEEN_ITEM_IDS] == ["i1", "i2", "i3", "i4"]
+
+
+def test_history_is_truncated_to_the_most_recent_and_gaps_are_log_hours():
+    (test,) = by_split(length=2)["test"]
+    assert test[F.HISTORY_ITEM_IDS] == ["i4", "i3"]
+    assert test[F.HISTORY_WEIGHTS] == [4.0, 3.0]
+    assert test[F.HISTORY_TIME_GAPS] == [0.0, math.log1p(1.0)]
+
+
+def test_latest_state_never_includes_test():
+    state = sequences.latest_state(TIMELINE, 10)
+    assert state[F.HISTORY_ITEM_IDS] == ["i4", "i3", "i2", "i1"]
+
+
+def test_build_examples_tags_splits_in_beam():
+    with TestPipeline() as p:
+        out = p | beam.Create([TIMELINE]) | sequences.BuildExamples(10)
+        assert_that(
+            out.train | "T" >> beam.Map(lambda e: e[F.ITEM_ID]), equal_to(["i1", "i2", "i3"]), "train"
+        )
+        assert_that(out.test | "X" >> beam.Map(lambda e: e[F.ITEM_ID]), equal_to(["i5"]), "test")

@@ -1,0 +1,71 @@
+"""Towers and the retrieval model on the tiny corpus: shapes, masking, logQ."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from msrec import config
+from msrec import features as F
+from trainer import artifacts, data, towers
+from trainer.model import TwoTowerModel, sampling_probability
+
+
+def test_masked_mean_ignores_padding_and_survives_all_padding():
+    emb = tf.constant([[[1.0, 1.0], [3.0, 5.0], [100.0, 100.0]], [[7.0, 7.0], [7.0, 7.0], [7.0, 7.0]]])
+    mask = tf.constant([[True, True, False], [False, False, False]])
+    np.testing.assert_allclose(towers.masked_mean(emb, mask).numpy(), [[2.0, 3.0], [0.0, 0.0]])
+
+
+@pytest.fixture(scope="module")
+def batch(tiny_data):
+    contract = data.contract(tiny_data)
+    return next(iter(data.dataset(tiny_data, "train", F.select(contract, F.QUERY, F.CANDIDATE), 8)))
+
+
+def test_towers_emit_unit_vectors_of_the_configured_width(tiny_data, batch):
+    cfg = config.override(config.Config(), ["model.embedding_dim=16"])
+    model = artifacts.build(tiny_data, cfg)
+    queries, candidates = model(batch)
+    assert queries.shape == (7, 16) and candidates.shape == (7, 16)
+    np.testing.assert_allclose(tf.norm(queries, axis=1).numpy(), 1.0, rtol=1e-5)
+
+
+def test_padding_in_history_does_not_change_the_query(tiny_data, batch):
+    model = artifacts.build(tiny_data, config.Config())
+    longer = dict(batch)
+    # The same history written with an explicit extra pad is the same input.
+    assert batch[F.HISTORY_ITEM_IDS].shape[1] == 50
+    longer[F.HISTORY_ITEM_IDS] = tf.concat([batch[F.HISTORY_ITEM_IDS][:, :49], tf.fill([7, 1], "")], axis=1)
+    np.testing.assert_allclose(model.query_tower(batch).numpy(), model.query_tower(longer).numpy(), atol=1e-6)
+
+
+def test_sampling_probability_is_the_train_share(tiny_data):
+    table = sampling_probability(tiny_data)
+    got = table.lookup(tf.constant(["i1", "i2", "i6", "never-seen"])).numpy()
+    np.testing.assert_allclose(got, [3 / 7, 2 / 7, 1 / 7, 1 / 7], rtol=1e-6)
+
+
+def _softmax_loss(q, c, ids, temperature, probability=None):
+    """In-batch softmax cross-entropy, summed, written out by hand."""
+    logits = q @ c.T / temperature
+    if probability is not None:
+        logits = logits - np.log(probability)[None, :]
+    same = (ids[:, None] == ids[None, :]) & ~np.eye(len(ids), dtype=bool)
+    logits = np.where(same, -1e30, logits)  # an accidental hit is not a negative
+    logits = logits - logits.max(axis=1, keepdims=True)
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return -np.trace(log_softmax)
+
+
+def test_loss_is_in_batch_softmax_with_logq_correction(tiny_data, batch):
+    cfg = config.Config()
+    model = TwoTowerModel(tiny_data, data.metadata(tiny_data)["vocabulary_sizes"], cfg.model)
+    q, c = (t.numpy().astype(np.float64) for t in model(batch))
+    ids = batch[F.ITEM_ID].numpy()
+    p = model.sampling.lookup(batch[F.ITEM_ID]).numpy().astype(np.float64)
+    corrected = float(model.compute_loss(batch))
+    np.testing.assert_allclose(corrected, _softmax_loss(q, c, ids, cfg.model.temperature, p), rtol=1e-4)
+    model.sampling = None
+    plain = float(model.compute_loss(batch))
+    np.testing.assert_allclose(plain, _softmax_loss(q, c, ids, cfg.model.temperature), rtol=1e-4)
+    assert abs(corrected - plain) > 1e-2
