@@ -11,12 +11,16 @@ Signatures (every input and output has batch dimension 0; names are stable):
 
 Only core TF ops are used (lookup tables, matmul, top_k), and vocabularies are
 SavedModel assets, so stock ``tensorflow_model_server`` loads the directory as is.
-The version directory is written under a temporary name and renamed when complete.
+``assets.extra/tf_serving_warmup_requests`` holds real requests; the version is
+written under a temporary name, passes ``trainer.compat`` in a fresh process
+(TF1 session loader, stock ops, assets, warm-up replay), and only then is renamed.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -26,7 +30,7 @@ import tensorflow_recommenders as tfrs
 
 from msrec import features as F
 from msrec import paths
-from trainer import data, evaluate
+from trainer import compat, data, evaluate
 
 SIGNATURES = ("serving_default", "recommend_user", "query_embedding", "candidate_embedding")
 ITEM_IDS, SCORES, EMBEDDING = "item_ids", "scores", "embedding"
@@ -101,6 +105,56 @@ class ServingModule(tf.Module):
         }
 
 
+def warmup_logs(module: ServingModule, signatures: dict[str, Any], rows: int = 8) -> list[Any]:
+    """Real requests (the first known users, and one unknown) with the in-process responses."""
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    keys, positions = (t.numpy()[: rows - 1] for t in module.users.rows.export())
+    query = {name: tf.gather(column, positions).numpy() for name, column in module.users.columns.items()}
+    requests = {
+        "serving_default": {**query, F.USER_ID: keys},
+        "recommend_user": {F.USER_ID: np.append(keys, np.array([b"<unknown user>"], object))},
+    }
+    logs = []
+    for name, inputs in requests.items():
+        request = predict_pb2.PredictRequest()
+        request.model_spec.signature_name = name
+        response = predict_pb2.PredictResponse()
+        for key, value in inputs.items():
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+        for key, value in signatures[name](**{k: tf.constant(v) for k, v in inputs.items()}).items():
+            response.outputs[key].CopyFrom(tf.make_tensor_proto(value.numpy()))
+        log = prediction_log_pb2.PredictionLog()
+        log.predict_log.request.CopyFrom(request)
+        log.predict_log.response.CopyFrom(response)
+        logs.append(log)
+    return logs
+
+
+def write_warmup(version_dir: str, logs: list[Any]) -> None:
+    path = paths.join(version_dir, compat.WARMUP)
+    tf.io.gfile.makedirs(paths.join(version_dir, "assets.extra"))
+    with tf.io.TFRecordWriter(path) as writer:
+        for log in logs:
+            writer.write(log.SerializeToString())
+
+
+class IncompatibleExport(RuntimeError):
+    """The export would not load or answer correctly in TF Serving."""
+
+
+def gate(version_dir: str) -> dict[str, Any]:
+    """Runs ``trainer.compat`` on ``version_dir`` in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "trainer.compat", version_dir], capture_output=True, text=True, check=False
+    )
+    lines = done.stdout.strip().splitlines()
+    report = json.loads(lines[-1]) if lines else {"ok": False, "error": done.stderr[-2000:]}
+    if done.returncode != 0 or not report.get("ok"):
+        raise IncompatibleExport(f"{version_dir} failed the TF Serving compatibility gate: {report}")
+    return report
+
+
 def next_version(export_base: str) -> int:
     """``int(time.time())``, bumped past any existing version."""
     existing = (
@@ -118,12 +172,18 @@ def export(
     module = ServingModule(model, data_dir, k)
     version = next_version(export_base)
     final = paths.join(export_base, str(version))
-    staging = paths.join(export_base, f".tmp-{version}")
+    staging = paths.join(export_base, f".tmp-{version}")  # not an integer: servers ignore it
     tf.io.gfile.makedirs(export_base)
-    tf.saved_model.save(module, staging, signatures=module.signatures())
-    extra = paths.join(staging, "assets.extra")
-    tf.io.gfile.makedirs(extra)
-    with tf.io.gfile.GFile(paths.join(extra, "model_card.json"), "w") as f:
-        json.dump({"version": version, "top_k": module.k, **(card or {})}, f, indent=2, sort_keys=True)
+    signatures = module.signatures()
+    tf.saved_model.save(module, staging, signatures=signatures)
+    write_warmup(staging, warmup_logs(module, signatures))
+    report = gate(staging)
+    with tf.io.gfile.GFile(paths.join(staging, "assets.extra", "model_card.json"), "w") as f:
+        json.dump(
+            {"version": version, "top_k": module.k, "compatibility": report, **(card or {})},
+            f,
+            indent=2,
+            sort_keys=True,
+        )
     tf.io.gfile.rename(staging, final)
     return final

@@ -1,0 +1,87 @@
+"""Export on the tiny corpus: layout, signatures, and the TF Serving compatibility gate."""
+
+import json
+import os
+
+import pytest
+import tensorflow as tf
+
+from msrec import config
+from trainer import compat, export, task
+from trainer.artifacts import load
+
+
+@pytest.fixture(scope="module")
+def version_dir(tiny_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    task.run(config.override(config.Config(), ["train.epochs=1"]), tiny_data, str(root / "model"), verbose=0)
+    model, _, data_dir = load(str(root / "model"))
+    return export.export(model, data_dir, str(root / "base"), k=3)
+
+
+def test_version_is_an_integer_directory_with_nothing_left_half_written(version_dir):
+    base = os.path.dirname(version_dir)
+    assert os.listdir(base) == [os.path.basename(version_dir)]
+    assert os.path.basename(version_dir).isdigit()
+    assert sorted(os.listdir(os.path.join(version_dir, "assets"))) == [
+        "category.txt",
+        "item_id.txt",
+        "tag.txt",
+        "token.txt",
+        "user_attribute.txt",
+        "user_id.txt",
+    ]
+
+
+def test_signatures_have_stable_names_and_batch_dimension(version_dir):
+    loaded = tf.saved_model.load(version_dir)
+    assert set(export.SIGNATURES) <= set(loaded.signatures)
+    outputs = loaded.signatures["recommend_user"].structured_outputs
+    assert set(outputs) == {"item_ids", "scores"}
+    assert outputs["item_ids"].shape.as_list() == [None, 3]
+    out = loaded.signatures["recommend_user"](user_id=tf.constant(["u1", "never-seen"]))
+    # u1 knows i1, i2, i3 (TRAIN + VALIDATION): none of them comes back
+    assert not {b"i1", b"i2", b"i3"} & set(out["item_ids"].numpy()[0].tolist())
+    assert out["item_ids"].shape == (2, 3)
+
+
+def test_gate_passes_and_is_recorded_in_the_model_card(version_dir):
+    report = compat.check(version_dir)
+    assert report == {
+        "foreign_ops": [],
+        "missing_assets": [],
+        "warmup_records": 2,
+        "mismatches": [],
+        "ok": True,
+    }
+    card = json.load(open(os.path.join(version_dir, "assets.extra", "model_card.json")))
+    assert card["compatibility"]["ok"] is True
+
+
+def test_gate_catches_a_tampered_warmup_response(version_dir, tmp_path):
+    logs = compat.warmup_logs(version_dir)
+    scores = logs[0].predict_log.response.outputs["scores"]
+    scores.CopyFrom(tf.make_tensor_proto(tf.make_ndarray(scores) + 1.0))
+    export.write_warmup(version_dir, logs)
+    try:
+        assert compat.check(version_dir)["mismatches"] == [
+            "warm-up record 0 (serving_default): scores differs"
+        ]
+    finally:
+        logs[0].predict_log.response.outputs["scores"].CopyFrom(
+            tf.make_tensor_proto(tf.make_ndarray(scores) - 1.0)
+        )
+        export.write_warmup(version_dir, logs)
+
+
+def test_gate_refuses_python_ops_tf_serving_does_not_have(tmp_path):
+    class Module(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def serve(self, x):
+            return {"y": tf.py_function(lambda v: v * 2, [x], tf.float32)}
+
+    module = Module()
+    tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serve})
+    assert "EagerPyFunc" in compat.foreign_ops(compat.serve_graph(str(tmp_path / "1")))
+    with pytest.raises(export.IncompatibleExport, match="EagerPyFunc"):
+        export.gate(str(tmp_path / "1"))
