@@ -21,6 +21,7 @@ from serving.status import ServingError, invalid
 
 SERVE_TAG = "serve"
 DEFAULT_SIGNATURE = "serving_default"
+PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})  # need a Python interpreter
 
 _CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 
@@ -118,6 +119,14 @@ class Servable:
             ServingError: with the code TF would report for the failure.
         """
         meta_graph = read_meta_graph(path)
+        unavailable = foreign_ops(meta_graph)
+        if unavailable:
+            # TF Serving's binary has neither Python nor custom ops: it fails such a model at load.
+            raise ServingError(
+                grpc.StatusCode.NOT_FOUND,
+                f"Op type not registered '{unavailable[0]}' in binary running on msrec serve "
+                f"(TF Serving has only stock TensorFlow ops; found {', '.join(unavailable)})",
+            )
         try:
             return cls(version, path, tf.saved_model.load(path, tags=[SERVE_TAG]), meta_graph.signature_def)
         except tf.errors.OpError as error:
@@ -138,6 +147,15 @@ class Servable:
         for name, signature_def in self.signature_defs.items():
             result.signature_def[name].CopyFrom(signature_def)
         return result
+
+
+def foreign_ops(meta_graph: meta_graph_pb2.MetaGraphDef) -> list[str]:
+    """Op types of the graph and its function library that stock TF Serving does not have."""
+    from tensorflow.python.framework import op_def_registry
+
+    graph = meta_graph.graph_def
+    ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
+    return sorted(op for op in ops if op in PYTHON_OPS or ">" in op or op_def_registry.get(op) is None)
 
 
 def read_meta_graph(path: str, tag: str = SERVE_TAG) -> meta_graph_pb2.MetaGraphDef:

@@ -18,28 +18,11 @@ from typing import Any, Sequence
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import saved_model_pb2
-from tensorflow.python.framework import op_def_registry
 from tensorflow_serving.apis import prediction_log_pb2
 
+from serving.servable import foreign_ops, read_meta_graph
+
 WARMUP = os.path.join("assets.extra", "tf_serving_warmup_requests")
-PYTHON_OPS = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}  # need a Python interpreter
-
-
-def serve_graph(version_dir: str) -> Any:
-    with open(os.path.join(version_dir, "saved_model.pb"), "rb") as f:
-        model = saved_model_pb2.SavedModel.FromString(f.read())
-    for meta_graph in model.meta_graphs:
-        if "serve" in meta_graph.meta_info_def.tags:
-            return meta_graph
-    raise ValueError(f"{version_dir}: no MetaGraph tagged 'serve'")
-
-
-def foreign_ops(meta_graph: Any) -> list[str]:
-    """Op types TF Serving's stock binary would not have."""
-    graph = meta_graph.graph_def
-    ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
-    return sorted(op for op in ops if op in PYTHON_OPS or ">" in op or op_def_registry.get(op) is None)
 
 
 def missing_assets(meta_graph: Any, version_dir: str) -> list[str]:
@@ -84,7 +67,7 @@ def signature_name(request: Any) -> str:
 
 def check(version_dir: str) -> dict[str, Any]:
     """Every check at once; ``ok`` is True only if all pass."""
-    meta_graph = serve_graph(version_dir)
+    meta_graph = read_meta_graph(version_dir)
     report: dict[str, Any] = {
         "foreign_ops": foreign_ops(meta_graph),
         "missing_assets": missing_assets(meta_graph, version_dir),

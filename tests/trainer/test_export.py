@@ -82,6 +82,6 @@ def test_gate_refuses_python_ops_tf_serving_does_not_have(tmp_path):
 
     module = Module()
     tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serve})
-    assert "EagerPyFunc" in compat.foreign_ops(compat.serve_graph(str(tmp_path / "1")))
+    assert "EagerPyFunc" in compat.foreign_ops(compat.read_meta_graph(str(tmp_path / "1")))
     with pytest.raises(export.IncompatibleExport, match="EagerPyFunc"):
         export.gate(str(tmp_path / "1"))

@@ -1,0 +1,29 @@
+"""Like TF Serving, the server refuses a model that needs ops its binary does not have."""
+
+import grpc
+import pytest
+from tensorflow_serving.apis import get_model_status_pb2
+
+from serving.server import ModelServer
+
+# isort: off
+import tensorflow as tf  # after `serving`, which selects Keras 2 before TensorFlow loads
+
+# isort: on
+
+
+def test_a_model_with_python_ops_is_refused_at_load(tmp_path):
+    class Module(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def serve(self, x):
+            return {"y": tf.py_function(lambda v: v * 2, [x], tf.float32)}
+
+    module = Module()
+    tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serve})
+    server = ModelServer("pyfunc", str(tmp_path), port=0, poll_seconds=0)
+    with pytest.raises(RuntimeError) as err:
+        server.start()
+    assert "Op type not registered 'EagerPyFunc'" in str(err.value)
+    (status,) = server.registry.statuses()
+    assert status.state == get_model_status_pb2.ModelVersionStatus.END
+    assert status.error_code == grpc.StatusCode.NOT_FOUND and "EagerPyFunc" in status.error_message
