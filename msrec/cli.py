@@ -121,6 +121,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return server.main(args.server_argv)
 
 
+def cmd_batch_predict(args: argparse.Namespace) -> int:
+    from serving import batch_inference
+
+    return batch_inference.main(args.job_argv)
+
+
 def cmd_recommend(args: argparse.Namespace) -> int:
     from serving import client as clients
 
@@ -225,6 +231,14 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("server_argv", nargs=argparse.REMAINDER)
 
+    b = sub.add_parser(
+        "batch-predict",
+        add_help=False,
+        help="Beam RunInference job over an export: users or tf.Examples -> top-K as JSONL/TFRecord "
+        "(--model --input --output; see msrec batch-predict --help)",
+    )
+    b.add_argument("job_argv", nargs=argparse.REMAINDER)
+
     r = sub.add_parser("recommend", help="ask a running server for a user's top-K")
     r.add_argument("--server", required=True, help="HOST:PORT of the gRPC (or, with --rest, REST) API")
     r.add_argument("--model_name", required=True, help="served model name")
@@ -246,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["serve"]:  # serve's flags are the server's own (TF Serving names)
         return cmd_serve(argparse.Namespace(server_argv=argv[1:]))
+    if argv[:1] == ["batch-predict"]:  # the job's own flags, and Beam's
+        return cmd_batch_predict(argparse.Namespace(job_argv=argv[1:]))
     args, unknown = parser().parse_known_args(argv)
     if args.command == "preprocess":
         return cmd_preprocess(args, unknown)

@@ -15,6 +15,8 @@ from typing import Any, Iterable, Mapping
 
 from msrec import features
 
+SOURCES = ("id", "sequence", "content", "profile", "social", "item_graph")
+
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
@@ -24,11 +26,13 @@ class DataConfig:
       lengths: padded lengths of sequence and set features.
       min_item_count: items seen fewer times in TRAIN fall into the OOV bucket.
       min_user_count: the same for users.
+      cooccurrence_window: positions either side in which two TRAIN items co-occur.
     """
 
     lengths: features.Lengths = features.Lengths()
     min_item_count: int = 1
     min_user_count: int = 1
+    cooccurrence_window: int = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +46,14 @@ class ModelConfig:
       oov_buckets: OOV buckets of each StringLookup.
       top_k: how many items the exported signatures return.
       logq_correction: subtract log sampling probability from in-batch logits.
+      sources: the parts the towers are built with; any of ``SOURCES``.
+      transformer_layers / attention_heads: the sequence encoder's size.
+      sequence_length: how many of the most recent history events the encoder attends
+        over (attention costs grow with its square; the data may hold more).
+      dropout: dropout inside the sequence encoder.
+      id_dropout: share of training ids replaced by the OOV id, so items and users
+        also learn to be represented by their content, history and neighbours.
+      num_hard_negatives: keep only this many hardest in-batch negatives (0 = all).
     """
 
     embedding_dim: int = 64
@@ -50,6 +62,13 @@ class ModelConfig:
     oov_buckets: int = 1
     top_k: int = 100
     logq_correction: bool = True
+    sources: tuple[str, ...] = ("id", "sequence", "content", "profile", "social", "item_graph")
+    transformer_layers: int = 1
+    sequence_length: int = 20
+    attention_heads: int = 2
+    dropout: float = 0.1
+    id_dropout: float = 0.1
+    num_hard_negatives: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +94,11 @@ class Config:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+
+    def __post_init__(self):
+        unknown = set(self.model.sources) - set(SOURCES)
+        if unknown or not self.model.sources:
+            raise ValueError(f"model.sources must be a non-empty subset of {SOURCES}: {self.model.sources}")
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable, Mapping
 
-SPEC_VERSION = 1
+SPEC_VERSION = 2
 
 STRING, FLOAT, INT = "string", "float32", "int64"
 SCALAR, SEQUENCE, SET = "scalar", "sequence", "set"
@@ -64,8 +64,10 @@ VOCABULARIES = (USER_VOCAB, ITEM_VOCAB, ATTRIBUTE_VOCAB, CATEGORY_VOCAB, TAG_VOC
 USER_ID, HISTORY_ITEM_IDS = "user_id", "history_item_ids"
 HISTORY_WEIGHTS, HISTORY_TIME_GAPS = "history_weights", "history_time_gaps"
 USER_ATTRIBUTES = "user_attributes"
+FRIEND_IDS, FRIEND_WEIGHTS = "friend_ids", "friend_weights"
 ITEM_ID, ITEM_CATEGORIES = "item_id", "item_categories"
 ITEM_TAGS, ITEM_TITLE_TOKENS = "item_tags", "item_title_tokens"
+ITEM_NEIGHBOR_IDS, ITEM_NEIGHBOR_WEIGHTS = "item_neighbor_ids", "item_neighbor_weights"
 EVENT_WEIGHT, SEEN_ITEM_IDS = "event_weight", "seen_item_ids"
 
 
@@ -78,6 +80,8 @@ class Lengths:
     categories: int = 8
     tags: int = 16
     title_tokens: int = 16
+    friends: int = 20
+    neighbors: int = 10
 
 
 def contract(lengths: Lengths = Lengths()) -> tuple[Feature, ...]:
@@ -88,10 +92,14 @@ def contract(lengths: Lengths = Lengths()) -> tuple[Feature, ...]:
         Feature(HISTORY_WEIGHTS, FLOAT, SEQUENCE, QUERY, lengths.history),
         Feature(HISTORY_TIME_GAPS, FLOAT, SEQUENCE, QUERY, lengths.history),
         Feature(USER_ATTRIBUTES, STRING, SET, QUERY, lengths.attributes, ATTRIBUTE_VOCAB),
+        Feature(FRIEND_IDS, STRING, SEQUENCE, QUERY, lengths.friends, USER_VOCAB),
+        Feature(FRIEND_WEIGHTS, FLOAT, SEQUENCE, QUERY, lengths.friends),
         Feature(ITEM_ID, STRING, SCALAR, CANDIDATE, vocabulary=ITEM_VOCAB),
         Feature(ITEM_CATEGORIES, STRING, SET, CANDIDATE, lengths.categories, CATEGORY_VOCAB),
         Feature(ITEM_TAGS, STRING, SET, CANDIDATE, lengths.tags, TAG_VOCAB),
         Feature(ITEM_TITLE_TOKENS, STRING, SET, CANDIDATE, lengths.title_tokens, TOKEN_VOCAB),
+        Feature(ITEM_NEIGHBOR_IDS, STRING, SEQUENCE, CANDIDATE, lengths.neighbors, ITEM_VOCAB),
+        Feature(ITEM_NEIGHBOR_WEIGHTS, FLOAT, SEQUENCE, CANDIDATE, lengths.neighbors),
         Feature(EVENT_WEIGHT, FLOAT, SCALAR, CONTEXT),
         Feature(SEEN_ITEM_IDS, STRING, SET, EVAL, length=0, vocabulary=ITEM_VOCAB),
     )

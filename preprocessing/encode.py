@@ -24,10 +24,19 @@ def item_content(item: Item | None) -> dict[str, list[str]]:
     }
 
 
-def with_content(values: dict[str, Any], items: Mapping[str, Item], users: Mapping[str, User]) -> dict:
-    """Adds the target item's content and, if the example has a user, the profile."""
+def with_content(
+    values: dict[str, Any],
+    items: Mapping[str, Item],
+    users: Mapping[str, User],
+    neighbors: Mapping[str, list] | None = None,
+) -> dict:
+    """Adds the target item's content and graph neighbours and, if there is a user, the profile."""
     out = dict(values)
-    out.update(item_content(items.get(values[F.ITEM_ID])) if F.ITEM_ID in values else {})
+    if F.ITEM_ID in values:
+        out.update(item_content(items.get(values[F.ITEM_ID])))
+        near = (neighbors or {}).get(values[F.ITEM_ID], [])
+        out[F.ITEM_NEIGHBOR_IDS] = [n for n, _ in near]
+        out[F.ITEM_NEIGHBOR_WEIGHTS] = [w for _, w in near]
     if F.USER_ID in values:
         user = users.get(values[F.USER_ID])
         out[F.USER_ATTRIBUTES] = list(user.attributes) if user else []
@@ -35,18 +44,21 @@ def with_content(values: dict[str, Any], items: Mapping[str, Item], users: Mappi
 
 
 class EncodeExamples(beam.PTransform):
-    """Value dicts -> serialized tf.Example bytes, with content joined in."""
+    """Value dicts -> serialized tf.Example bytes, with content and item neighbours joined in."""
 
-    def __init__(self, features: tuple[F.Feature, ...], items, users):
+    def __init__(self, features: tuple[F.Feature, ...], items, users, neighbors):
         super().__init__()
-        self._features, self._items, self._users = features, items, users
+        self._features, self._items, self._users, self._neighbors = features, items, users, neighbors
 
     def expand(self, values):
         feats = self._features
 
-        def encode(v, items, users):
-            return F.encode_example(with_content(v, items, users), feats).SerializeToString()
+        def encode(v, items, users, neighbors):
+            return F.encode_example(with_content(v, items, users, neighbors), feats).SerializeToString()
 
         return values | "Encode" >> beam.Map(
-            encode, items=beam.pvalue.AsDict(self._items), users=beam.pvalue.AsDict(self._users)
+            encode,
+            items=beam.pvalue.AsDict(self._items),
+            users=beam.pvalue.AsDict(self._users),
+            neighbors=beam.pvalue.AsDict(self._neighbors),
         )

@@ -27,7 +27,7 @@ from msrec import config as msrec_config
 from msrec import features as F
 from msrec import paths
 from msrec.sources import DatasetSpec
-from preprocessing import encode, sequences, split, vocab
+from preprocessing import encode, graphs, sequences, split, stats, vocab
 from preprocessing.sources import DEAD, NAMESPACE, VALID, ReadSource, check_source
 
 log = logging.getLogger(__name__)
@@ -49,50 +49,48 @@ def _write_records(pcoll, output_dir: str, name: str, shards: int) -> None:
     )
 
 
-def _vocabularies(timelines, items, users, output_dir: str, data: msrec_config.DataConfig):
-    """Counts every vocabulary on TRAIN interactions; returns ``(name, size)`` pcolls."""
-    train = timelines | "TrainRows" >> beam.FlatMap(lambda t: t.train)
-    item_counts = (
-        train | "ItemOnes" >> beam.Map(lambda it: (it.item, 1)) | "ItemSum" >> beam.CombinePerKey(sum)
-    )
-    user_counts = timelines | "UserTrain" >> beam.Map(lambda t: (t.user, len(t.train)))
-    content = item_counts | "Content" >> beam.FlatMap(
-        lambda kv, items: [
-            (f, v, kv[1]) for f, vs in encode.item_content(items.get(kv[0])).items() for v in vs
-        ],
-        items=beam.pvalue.AsDict(items),
-    )
-    attributes = user_counts | "Attributes" >> beam.FlatMap(
-        lambda kv, users: [(a, 1) for a in (users[kv[0]].attributes if kv[0] in users else ())],
-        users=beam.pvalue.AsDict(users),
-    )
-    sizes = [
-        item_counts
-        | "ItemVocab"
-        >> vocab.WriteVocabulary(
-            output_dir, F.ITEM_VOCAB, data.min_item_count, paths.item_counts_file(output_dir)
-        ),
-        user_counts | "UserVocab" >> vocab.WriteVocabulary(output_dir, F.USER_VOCAB, data.min_user_count),
-        attributes | "AttributeVocab" >> vocab.WriteVocabulary(output_dir, F.ATTRIBUTE_VOCAB),
-    ]
-    for feature, name in (
-        (F.ITEM_CATEGORIES, F.CATEGORY_VOCAB),
-        (F.ITEM_TAGS, F.TAG_VOCAB),
-        (F.ITEM_TITLE_TOKENS, F.TOKEN_VOCAB),
-    ):
-        counts = content | f"Pick_{name}" >> beam.FlatMap(
-            lambda fvn, feature=feature: [(fvn[1], fvn[2])] if fvn[0] == feature else []
-        )
-        sizes.append(counts | f"Vocab_{name}" >> vocab.WriteVocabulary(output_dir, name))
-    return sizes
-
-
 def _count(pcoll, name: str):
     return (
         pcoll
         | f"Count_{name}" >> beam.combiners.Count.Globally()
         | f"Name_{name}" >> beam.Map(lambda n: (name, n))
     )
+
+
+def _write_dead_letters(read: dict, output_dir: str) -> None:
+    (
+        tuple(r[DEAD] for r in read.values())
+        | "AllDead" >> beam.Flatten()
+        | "DeadJson" >> beam.Map(json.dumps, ensure_ascii=False)
+        | "WriteDead"
+        >> beam.io.WriteToText(
+            paths.join(output_dir, paths.DEAD_LETTER, "part"), file_name_suffix=".jsonl", num_shards=1
+        )
+    )
+
+
+def _friends(read: dict, timelines, p: beam.Pipeline, k: int):
+    """Each user's strongest friends, or nothing when the dataset has no social source."""
+    if "social" not in read:
+        return p | "NoSocial" >> beam.Create([])
+    return {"edges": read["social"][VALID], "timelines": timelines} | "Social" >> graphs.BuildSocialGraph(k)
+
+
+def _statistics(timelines, item_counts, friends, neighbors):
+    return [
+        timelines
+        | "UserLengths" >> beam.Map(lambda t: len(t.train))
+        | "TrainPerUser" >> stats.Distribution("train_interactions_per_user"),
+        item_counts
+        | "ItemPop" >> beam.Map(lambda kv: kv[1])
+        | "TrainPerItem" >> stats.Distribution("train_interactions_per_item"),
+        friends
+        | "Degrees" >> beam.Map(lambda kv: len(kv[1]))
+        | "FriendsPerUser" >> stats.Distribution("friends_per_user_with_friends"),
+        neighbors
+        | "NeighborCount" >> beam.Map(lambda kv: len(kv[1]))
+        | "ItemNeighbors" >> stats.Distribution("item_graph_neighbors"),
+    ]
 
 
 def build(
@@ -104,35 +102,39 @@ def build(
     shards: int,
 ) -> None:
     """Adds every step to ``p``; writes a ``stats.json`` the driver turns into metadata."""
-    contract = F.contract(data.lengths)
+    contract, lengths = F.contract(data.lengths), data.lengths
     read = {
         kind: p | f"Read_{kind}" >> ReadSource(kind, spec, input_dir)
         for kind, spec in dataset.sources.items()
     }
-    (
-        tuple(r[DEAD] for r in read.values())
-        | "AllDead" >> beam.Flatten()
-        | "DeadJson" >> beam.Map(json.dumps, ensure_ascii=False)
-        | "WriteDead"
-        >> beam.io.WriteToText(
-            paths.join(output_dir, paths.DEAD_LETTER, "part"), file_name_suffix=".jsonl", num_shards=1
-        )
-    )
+    _write_dead_letters(read, output_dir)
     items, users = _keyed(read, "items", "item", p), _keyed(read, "users", "user", p)
     timelines = read["interactions"][VALID] | "Split" >> split.SplitByUser()
-    examples = timelines | "Examples" >> sequences.BuildExamples(data.lengths.history)
-    stats = []
+    item_counts = (
+        timelines
+        | "TrainItems" >> beam.FlatMap(lambda t: [(it.item, 1) for it in t.train])
+        | "ItemCounts" >> beam.CombinePerKey(sum)
+    )
+    neighbors = timelines | "ItemGraph" >> graphs.BuildItemGraph(
+        data.cooccurrence_window, lengths.neighbors, item_counts
+    )
+    friends = _friends(read, timelines, p, lengths.friends)
+    joined = (
+        {"timelines": timelines | "KeyTimelines" >> beam.Map(lambda t: (t.user, t)), "friends": friends}
+        | "JoinFriends" >> beam.CoGroupByKey()
+        | "WithFriends" >> beam.FlatMap(sequences.with_friends)
+    )
+    examples = joined | "Examples" >> sequences.BuildExamples(lengths.history)
+    encoder = lambda features: encode.EncodeExamples(features, items, users, neighbors)
+    counts = []
     for name in paths.SPLITS:
-        encoded = examples[name] | f"Encode_{name}" >> encode.EncodeExamples(contract, items, users)
-        _write_records(encoded, output_dir, name, shards)
-        stats.append(_count(examples[name], f"{name}_examples"))
-    length = data.lengths.history
-    latest = timelines | "Latest" >> beam.Map(sequences.latest_state, length)
+        _write_records(examples[name] | f"Encode_{name}" >> encoder(contract), output_dir, name, shards)
+        counts.append(_count(examples[name], f"{name}_examples"))
+    latest = joined | "Latest" >> beam.Map(
+        lambda tf_: sequences.latest_state(tf_[0], lengths.history, tf_[1])
+    )
     _write_records(
-        latest | "EncodeUsers" >> encode.EncodeExamples(F.select(contract, F.QUERY), items, users),
-        output_dir,
-        paths.USERS,
-        shards,
+        latest | "EncodeUsers" >> encoder(F.select(contract, F.QUERY)), output_dir, paths.USERS, shards
     )
     catalog = (
         timelines
@@ -141,14 +143,13 @@ def build(
     )
     candidates = catalog | "CandidateValues" >> beam.Map(lambda i: {F.ITEM_ID: i})
     _write_records(
-        candidates
-        | "EncodeCandidates" >> encode.EncodeExamples(F.select(contract, F.CANDIDATE), items, users),
+        candidates | "EncodeCandidates" >> encoder(F.select(contract, F.CANDIDATE)),
         output_dir,
         paths.CANDIDATES,
         shards,
     )
     tests = timelines | "Evaluated" >> beam.Filter(lambda t: t.test is not None)
-    stats += [
+    counts += [
         _count(catalog, "catalog_items"),
         _count(timelines, "users"),
         _count(tests, "evaluated_users"),
@@ -157,16 +158,15 @@ def build(
         | "TestLines" >> beam.Map(split.fingerprint_line)
         | "AllLines" >> beam.combiners.ToList()
         | "Fingerprint" >> beam.Map(lambda lines: ("test_split_sha256", split.fingerprint(lines))),
+        {"item_counts": item_counts, "timelines": timelines, "items": items, "users": users}
+        | "Vocabularies" >> vocab.BuildVocabularies(output_dir, data),
+        _statistics(timelines, item_counts, friends, neighbors)
+        | "AllDistributions" >> beam.Flatten()
+        | "DistributionList" >> beam.combiners.ToList()
+        | "Statistics" >> beam.Map(lambda kv: ("statistics", dict(kv))),
     ]
-    sizes = _vocabularies(timelines, items, users, output_dir, data)
-    vocab_sizes = (
-        sizes
-        | "AllSizes" >> beam.Flatten()
-        | "SizeList" >> beam.combiners.ToList()
-        | "SizeDict" >> beam.Map(lambda kv: ("vocabulary_sizes", dict(kv)))
-    )
     (
-        stats + [vocab_sizes]
+        counts
         | "AllStats" >> beam.Flatten()
         | "StatList" >> beam.combiners.ToList()
         | "StatJson" >> beam.Map(lambda kv: json.dumps(dict(kv), sort_keys=True))
@@ -231,6 +231,7 @@ def run(
         **stats,
     }
     _write_json(paths.join(output_dir, paths.METADATA), metadata)
+    _write_statistics(output_dir, metadata)
     worst = {k: r["dead_letter"] / r["read"] for k, r in report.items() if r["read"]}
     too_bad = {k: f for k, f in worst.items() if f > max_bad_fraction}
     if too_bad:
@@ -242,3 +243,12 @@ def run(
 def _write_json(path: str, value: Any) -> None:
     with FileSystems.create(path) as f:
         f.write(json.dumps(value, indent=2, sort_keys=True).encode("utf-8"))
+
+
+def _write_statistics(output_dir: str, metadata: dict[str, Any]) -> None:
+    """``statistics.txt`` and ``statistics.png`` beside the metadata."""
+    statistics = metadata.get("statistics", {})
+    with FileSystems.create(paths.join(output_dir, "statistics.txt")) as f:
+        f.write(stats.report(statistics, metadata).encode("utf-8"))
+    if statistics and "://" not in output_dir:  # matplotlib writes local files only
+        stats.plot(statistics, paths.join(output_dir, "statistics.png"))

@@ -38,8 +38,20 @@ def _example(user: str, history: Sequence[Interaction], target: Interaction, len
     return values
 
 
-def examples(timeline: Timeline, history_length: int) -> Iterator[tuple[str, dict[str, Any]]]:
+def friend_features(friends: Sequence[tuple[str, float]]) -> dict[str, list]:
+    return {F.FRIEND_IDS: [f for f, _ in friends], F.FRIEND_WEIGHTS: [w for _, w in friends]}
+
+
+def examples(
+    timeline: Timeline, history_length: int, friends: Sequence[tuple[str, float]] = ()
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yields ``(split, values)`` for every example of one user."""
+    for split, values in _examples(timeline, history_length):
+        values.update(friend_features(friends))
+        yield split, values
+
+
+def _examples(timeline: Timeline, history_length: int) -> Iterator[tuple[str, dict[str, Any]]]:
     train = timeline.train
     for position, target in enumerate(train):
         yield "train", _example(timeline.user, train[:position], target, history_length)
@@ -54,15 +66,26 @@ def examples(timeline: Timeline, history_length: int) -> Iterator[tuple[str, dic
         yield "test", values
 
 
-def latest_state(timeline: Timeline, history_length: int) -> dict[str, Any]:
+def latest_state(
+    timeline: Timeline, history_length: int, friends: Sequence[tuple[str, float]] = ()
+) -> dict[str, Any]:
     """The user's query features for serving: TRAIN + VALIDATION, never TEST."""
     values = {F.USER_ID: timeline.user}
     values.update(history_features(timeline.known, history_length))
+    values.update(friend_features(friends))
     return values
 
 
+def with_friends(joined: tuple[str, dict]) -> Iterator[tuple[Timeline, list[tuple[str, float]]]]:
+    """Flattens a CoGroupByKey of ``timelines`` and ``friends`` on the user id."""
+    _, groups = joined
+    friends = next(iter(groups["friends"]), [])
+    for timeline in groups["timelines"]:
+        yield timeline, friends
+
+
 class BuildExamples(beam.PTransform):
-    """``Timeline`` -> tagged outputs ``train``, ``validation``, ``test`` of value dicts."""
+    """``(Timeline, friends)`` -> tagged outputs ``train``, ``validation``, ``test`` of value dicts."""
 
     def __init__(self, history_length: int):
         super().__init__()
@@ -71,8 +94,9 @@ class BuildExamples(beam.PTransform):
     def expand(self, timelines):
         length = self._length
 
-        def tag(timeline):
-            for split, values in examples(timeline, length):
+        def tag(timeline_friends):
+            timeline, friends = timeline_friends
+            for split, values in examples(timeline, length, friends):
                 yield beam.pvalue.TaggedOutput(split, values)
 
         return timelines | "Examples" >> beam.FlatMap(tag).with_outputs("train", "validation", "test")

@@ -24,8 +24,9 @@ WEIGHTS = "final"
 def build(data_dir: str, config: msrec_config.Config) -> TwoTowerModel:
     """A model for ``data_dir`` with its variables created."""
     meta = data.metadata(data_dir)
-    model = TwoTowerModel(data_dir, meta["vocabulary_sizes"], config.model)
     contract = F.from_dict(meta["features"])
+    history = F.by_name(contract)[F.HISTORY_ITEM_IDS].length
+    model = TwoTowerModel(data_dir, meta["vocabulary_sizes"], config.model, history)
     sample = next(iter(data.dataset(data_dir, "train", F.select(contract, F.QUERY, F.CANDIDATE), 2)))
     model(sample)
     return model

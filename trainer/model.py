@@ -32,19 +32,25 @@ def sampling_probability(data_dir: str) -> tf.lookup.StaticHashTable:
 class TwoTowerModel(tfrs.Model):
     """Query and candidate towers trained with in-batch softmax retrieval."""
 
-    def __init__(self, data_dir: str, vocabulary_sizes: dict[str, int], config: ModelConfig):
+    def __init__(
+        self, data_dir: str, vocabulary_sizes: dict[str, int], config: ModelConfig, history_length: int
+    ):
         super().__init__()
         vocabs = towers.vocabularies(data_dir, vocabulary_sizes, config)
-        self.query_tower = towers.QueryTower(vocabs, config, name="query_tower")
+        self.query_tower = towers.QueryTower(vocabs, config, history_length, name="query_tower")
         self.candidate_tower = towers.CandidateTower(vocabs, config, name="candidate_tower")
-        self.task = tfrs.tasks.Retrieval(temperature=config.temperature, remove_accidental_hits=True)
+        self.task = tfrs.tasks.Retrieval(
+            temperature=config.temperature,
+            remove_accidental_hits=True,
+            num_hard_negatives=config.num_hard_negatives or None,
+        )
         self.sampling = sampling_probability(data_dir) if config.logq_correction else None
 
-    def call(self, inputs: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
-        return self.query_tower(inputs), self.candidate_tower(inputs)
+    def call(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        return self.query_tower(inputs, training=training), self.candidate_tower(inputs, training=training)
 
     def compute_loss(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        queries, candidates = self(inputs)
+        queries, candidates = self(inputs, training=training)
         # In-batch negatives over-represent popular items; the task subtracts log p (logQ)
         # so the softmax estimates the full-catalog one. Same-item rows are not negatives.
         probability = self.sampling.lookup(inputs[F.ITEM_ID]) if self.sampling is not None else None

@@ -1,10 +1,13 @@
-"""The two towers: query (user) and candidate (item) encoders.
+"""The two towers: query (user) and candidate (item) encoders, one part per source.
 
-Both towers read the feature contract's inputs by name and look their strings up
-in the vocabulary files preprocessing wrote (which become SavedModel assets on
-export). The item id embedding is one table shared by the candidate tower and
-the query tower's history, so a user is encoded in the same space as the items
-they consumed. Index 0 is the padding mask; index 1 the OOV bucket.
+Both towers read the feature contract's inputs by name and look strings up in
+the vocabulary files preprocessing wrote (SavedModel assets on export). The item
+id table is shared by the candidate tower, the query tower's history and the
+item-graph neighbours; the user id table by the user and their friends, so every
+part speaks the same space. Index 0 is the padding mask; index 1 the OOV bucket.
+
+``ModelConfig.sources`` switches parts on and off: ``id``, ``sequence``,
+``content``, ``profile``, ``social``, ``item_graph``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import tensorflow as tf
 from msrec import features as F
 from msrec import paths
 from msrec.config import ModelConfig
+from trainer.layers import NeighborAggregation, SequenceEncoder, masked_mean
+
+OOV_INDEX = 1
 
 
 class Vocabulary(tf.keras.layers.Layer):
@@ -26,17 +32,13 @@ class Vocabulary(tf.keras.layers.Layer):
         )
         self.embedding = tf.keras.layers.Embedding(self.lookup.vocabulary_size(), dim)
 
-    def call(self, values: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Returns ``(embeddings, mask)``; the mask is False on padding."""
+    def call(self, values: tf.Tensor, dropout: float = 0.0, training: bool = False):
+        """Returns ``(embeddings, mask)``; in training a ``dropout`` share of ids become OOV."""
         ids = self.lookup(values)
+        if training and dropout > 0:
+            drop = tf.logical_and(tf.random.uniform(tf.shape(ids)) < dropout, ids > OOV_INDEX)
+            ids = tf.where(drop, tf.cast(OOV_INDEX, ids.dtype), ids)
         return self.embedding(ids), tf.not_equal(ids, 0)
-
-
-def masked_mean(embeddings: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    """Mean over axis 1 of the unmasked rows; zeros when every row is padding."""
-    weights = tf.cast(mask, embeddings.dtype)[..., tf.newaxis]
-    total = tf.reduce_sum(embeddings * weights, axis=1)
-    return total / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
 
 
 def _mlp(hidden: tuple[int, ...], out_dim: int, name: str) -> tf.keras.Sequential:
@@ -56,30 +58,55 @@ def vocabularies(data_dir: str, sizes: dict[str, int], config: ModelConfig) -> d
 
 
 class QueryTower(tf.keras.Model):
-    """User id + the latest item + mean of the recent items + profile -> unit query vector.
+    """User id, behaviour sequence, profile and friends -> unit query vector."""
 
-    The latest item gets its own slot because what comes next depends most on it.
-    """
-
-    def __init__(self, vocabs: dict[str, Vocabulary], config: ModelConfig, **kwargs):
+    def __init__(self, vocabs: dict[str, Vocabulary], config: ModelConfig, history_length: int, **kwargs):
         super().__init__(**kwargs)
-        self.users = vocabs.get(F.USER_VOCAB)
+        on, dim = set(config.sources), config.embedding_dim
+        self.id_dropout = config.id_dropout
         self.items = vocabs[F.ITEM_VOCAB]
-        self.attributes = vocabs.get(F.ATTRIBUTE_VOCAB)
-        self.mlp = _mlp(config.hidden_dims, config.embedding_dim, "query_mlp")
+        self.users = vocabs.get(F.USER_VOCAB) if on & {"id", "social"} else None
+        self.use_id = "id" in on and self.users is not None
+        self.sequence = None
+        if "sequence" in on:
+            self.sequence = SequenceEncoder(
+                history_length,
+                dim,
+                config.transformer_layers,
+                config.attention_heads,
+                config.dropout,
+                name="sequence",
+            )
+        self.attributes = vocabs.get(F.ATTRIBUTE_VOCAB) if "profile" in on else None
+        self.social = NeighborAggregation(dim, name="social") if "social" in on and self.users else None
+        if not (self.use_id or self.sequence or self.attributes or self.social):
+            raise ValueError("the query tower needs one of the sources id, sequence, profile, social")
+        self.mlp = _mlp(config.hidden_dims, dim, "query_mlp")
 
-    def call(self, inputs: dict[str, tf.Tensor]) -> tf.Tensor:
-        history, mask = self.items(inputs[F.HISTORY_ITEM_IDS])
-        parts = [history[:, 0] * tf.cast(mask[:, :1], history.dtype), masked_mean(history, mask)]
+    def call(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        parts, own = [], None
         if self.users is not None:
-            parts.append(self.users(inputs[F.USER_ID])[0])
+            own = self.users(inputs[F.USER_ID], dropout=self.id_dropout, training=training)[0]
+            if self.use_id:
+                parts.append(own)
+        if self.sequence is not None:
+            history, mask = self.items(inputs[F.HISTORY_ITEM_IDS])
+            parts.append(
+                self.sequence(
+                    history, mask, inputs[F.HISTORY_TIME_GAPS], inputs[F.HISTORY_WEIGHTS], training=training
+                )
+            )
         if self.attributes is not None:
             parts.append(masked_mean(*self.attributes(inputs[F.USER_ATTRIBUTES])))
+        if self.social is not None:
+            friends, mask = self.users(inputs[F.FRIEND_IDS])
+            own_part = own if self.use_id else tf.zeros_like(friends[:, 0])
+            parts.append(self.social(own_part, friends, mask, inputs[F.FRIEND_WEIGHTS]))
         return tf.math.l2_normalize(self.mlp(tf.concat(parts, axis=-1)), axis=-1)
 
 
 class CandidateTower(tf.keras.Model):
-    """Item id + content (categories, tags, title words) -> unit item vector."""
+    """Item id, content (categories, tags, title words) and co-occurrence neighbours -> unit item vector."""
 
     CONTENT = (
         (F.ITEM_CATEGORIES, F.CATEGORY_VOCAB),
@@ -89,12 +116,25 @@ class CandidateTower(tf.keras.Model):
 
     def __init__(self, vocabs: dict[str, Vocabulary], config: ModelConfig, **kwargs):
         super().__init__(**kwargs)
+        on = set(config.sources)
+        self.id_dropout = config.id_dropout
         self.items = vocabs[F.ITEM_VOCAB]
-        self.content = {feature: vocabs[name] for feature, name in self.CONTENT if name in vocabs}
+        self.use_id = "id" in on
+        self.content = {f: vocabs[v] for f, v in self.CONTENT if v in vocabs} if "content" in on else {}
+        self.graph = (
+            NeighborAggregation(config.embedding_dim, name="item_graph") if "item_graph" in on else None
+        )
         self.mlp = _mlp(config.hidden_dims, config.embedding_dim, "candidate_mlp")
 
-    def call(self, inputs: dict[str, tf.Tensor]) -> tf.Tensor:
-        parts = [self.items(inputs[F.ITEM_ID])[0]]
+    def call(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        own = self.items(inputs[F.ITEM_ID], dropout=self.id_dropout, training=training)[0]
+        parts = [own] if self.use_id else []
         for feature, vocab in self.content.items():
             parts.append(masked_mean(*vocab(inputs[feature])))
+        if self.graph is not None:
+            neighbours, mask = self.items(inputs[F.ITEM_NEIGHBOR_IDS])
+            own_part = own if self.use_id else tf.zeros_like(neighbours[:, 0])
+            parts.append(self.graph(own_part, neighbours, mask, inputs[F.ITEM_NEIGHBOR_WEIGHTS]))
+        if not parts:
+            raise ValueError("the candidate tower needs one of the sources id, content, item_graph")
         return tf.math.l2_normalize(self.mlp(tf.concat(parts, axis=-1)), axis=-1)

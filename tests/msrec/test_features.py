@@ -18,6 +18,8 @@ def test_names_are_unique_and_towers_cover_model_inputs():
         F.HISTORY_WEIGHTS,
         F.HISTORY_TIME_GAPS,
         F.USER_ATTRIBUTES,
+        F.FRIEND_IDS,
+        F.FRIEND_WEIGHTS,
     }
     assert F.by_name(CONTRACT)[F.HISTORY_ITEM_IDS].length == 3
 

@@ -136,3 +136,28 @@ def test_too_many_bad_rows_fail_the_run_without_success_marker(tmp_path, tiny_ra
 def test_missing_source_fails_before_any_work(tmp_path):
     with pytest.raises(FileNotFoundError, match="interactions"):
         pipeline.run(sources.preset("synthetic"), str(tmp_path), str(tmp_path / "out"), config.DataConfig())
+
+
+def test_friends_rank_by_shared_train_items(tiny_data):
+    users = {u[F.USER_ID][0]: u for u in records(tiny_data, paths.USERS)}
+    # u2 shares i2 with u1 (both TRAIN) and nothing with u4: strength 1 + shared
+    assert users["u2"][F.FRIEND_IDS] == ["u1", "u4"]
+    assert users["u2"][F.FRIEND_WEIGHTS] == [2.0, 1.0]
+    assert users["u3"][F.FRIEND_IDS] == []  # no friends: an empty list, not a crash
+
+
+def test_item_graph_is_cosine_over_train_windows(tiny_data):
+    cands = {c[F.ITEM_ID][0]: c for c in records(tiny_data, paths.CANDIDATES)}
+    # i1 co-occurs once each with i2 (u1), i6 (u3), i4 (u4); n(i1)=3, n(i2)=2, n(i4)=n(i6)=1
+    assert cands["i1"][F.ITEM_NEIGHBOR_IDS] == ["i4", "i6", "i2"]
+    assert cands["i1"][F.ITEM_NEIGHBOR_WEIGHTS] == pytest.approx([3**-0.5, 3**-0.5, 6**-0.5])
+    assert cands["i9"][F.ITEM_NEIGHBOR_IDS] == []  # TEST-only items are in no graph
+
+
+def test_statistics_summary_and_plot(tiny_data):
+    meta = json.load(open(os.path.join(tiny_data, paths.METADATA)))
+    per_user = meta["statistics"]["train_interactions_per_user"]
+    assert (per_user["count"], per_user["min"], per_user["max"], per_user["mean"]) == (4, 1, 2, 1.75)
+    assert per_user["buckets"] == {"1": 1, "2-3": 3}
+    assert "density 0.25000" in open(os.path.join(tiny_data, "statistics.txt")).read()
+    assert open(os.path.join(tiny_data, "statistics.png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"

@@ -56,8 +56,15 @@ def test_latest_state_never_includes_test():
 
 def test_build_examples_tags_splits_in_beam():
     with TestPipeline() as p:
-        out = p | beam.Create([TIMELINE]) | sequences.BuildExamples(10)
+        out = p | beam.Create([(TIMELINE, [("f1", 2.0)])]) | sequences.BuildExamples(10)
         assert_that(
             out.train | "T" >> beam.Map(lambda e: e[F.ITEM_ID]), equal_to(["i1", "i2", "i3"]), "train"
         )
         assert_that(out.test | "X" >> beam.Map(lambda e: e[F.ITEM_ID]), equal_to(["i5"]), "test")
+
+
+def test_every_example_of_a_user_carries_their_friends():
+    friends = [("f1", 3.0), ("f2", 1.0)]
+    for _, values in sequences.examples(TIMELINE, 10, friends):
+        assert values[F.FRIEND_IDS] == ["f1", "f2"] and values[F.FRIEND_WEIGHTS] == [3.0, 1.0]
+    assert sequences.latest_state(TIMELINE, 10)[F.FRIEND_IDS] == []

@@ -6,14 +6,14 @@ import tensorflow as tf
 
 from msrec import config
 from msrec import features as F
-from trainer import artifacts, data, towers
+from trainer import artifacts, data, layers
 from trainer.model import TwoTowerModel, sampling_probability
 
 
 def test_masked_mean_ignores_padding_and_survives_all_padding():
     emb = tf.constant([[[1.0, 1.0], [3.0, 5.0], [100.0, 100.0]], [[7.0, 7.0], [7.0, 7.0], [7.0, 7.0]]])
     mask = tf.constant([[True, True, False], [False, False, False]])
-    np.testing.assert_allclose(towers.masked_mean(emb, mask).numpy(), [[2.0, 3.0], [0.0, 0.0]])
+    np.testing.assert_allclose(layers.masked_mean(emb, mask).numpy(), [[2.0, 3.0], [0.0, 0.0]])
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def _softmax_loss(q, c, ids, temperature, probability=None):
 
 def test_loss_is_in_batch_softmax_with_logq_correction(tiny_data, batch):
     cfg = config.Config()
-    model = TwoTowerModel(tiny_data, data.metadata(tiny_data)["vocabulary_sizes"], cfg.model)
+    model = TwoTowerModel(tiny_data, data.metadata(tiny_data)["vocabulary_sizes"], cfg.model, 50)
     q, c = (t.numpy().astype(np.float64) for t in model(batch))
     ids = batch[F.ITEM_ID].numpy()
     p = model.sampling.lookup(batch[F.ITEM_ID]).numpy().astype(np.float64)
