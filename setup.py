@@ -25,6 +25,6 @@ setup(
         "pyarrow>=14",
         "matplotlib>=3.8",
     ],
-    extras_require={"test": ["pytest>=8", "ruff>=0.6"]},
+    extras_require={"test": ["pytest>=8", "ruff>=0.6", "cryptography>=42"]},
     entry_points={"console_scripts": ["msrec=msrec.cli:main"]},
 )

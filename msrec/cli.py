@@ -149,6 +149,52 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _experiment_config(args: argparse.Namespace):
+    from msrec import config as msrec_config
+
+    return msrec_config.override(msrec_config.load(args.config or _dataset_config(args.dataset)), args.set)
+
+
+def _dataset_config(dataset: str) -> str | None:
+    """The documented per-dataset overrides shipped in msrec/presets/, if any."""
+    import importlib.resources
+
+    path = importlib.resources.files("msrec").joinpath("presets", f"{dataset}.model.yaml")
+    return str(path) if path.is_file() else None
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from trainer import experiments
+
+    workdir = args.workdir or os.path.join("runs", "benchmark", args.dataset)
+    result = experiments.benchmark(
+        args.dataset, _resolve_input(args.dataset, args.input), workdir, _experiment_config(args), args.seeds
+    )
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+    progress.print_metrics({"msrec (mean)": result["test"], "MostPopular": result["popularity"]})
+    return 0
+
+
+def cmd_ablation(args: argparse.Namespace) -> int:
+    from trainer import experiments
+
+    workdir = args.workdir or os.path.join("runs", "ablation", args.dataset)
+    rows = experiments.ablation(
+        args.dataset, _resolve_input(args.dataset, args.input), workdir, _experiment_config(args)
+    )
+    os.makedirs(args.output_dir, exist_ok=True)
+    stem = os.path.join(args.output_dir, f"ablation-{args.dataset}")
+    with open(stem + ".json", "w", encoding="utf-8") as f:
+        json.dump(rows, f, indent=2)
+    with open(stem + ".md", "w", encoding="utf-8") as f:
+        f.write(experiments.ablation_markdown(args.dataset, rows))
+    experiments.ablation_plot(args.dataset, rows, stem + ".png")
+    print(experiments.ablation_markdown(args.dataset, rows))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from msrec import demo
 
@@ -273,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "evaluate": cmd_evaluate,
         "export": cmd_export,
         "recommend": cmd_recommend,
+        "benchmark": cmd_benchmark,
+        "ablation": cmd_ablation,
         "demo": cmd_demo,
     }
     return handlers[args.command](args)

@@ -77,8 +77,10 @@ class TrainConfig:
 
     Attributes:
       refit: train on TRAIN + VALIDATION examples, the final fit PROTOCOL.md scores on
-        TEST (whose histories include the validation item); off, train on TRAIN only
-        and tune on VALIDATION.
+        TEST (whose histories include the validation item), for a fixed number of
+        epochs; off, train on TRAIN only and tune on VALIDATION.
+      early_stopping_patience: without refit, stop after this many epochs without a
+        better validation NDCG@10 and keep the best weights (0: never stop early).
     """
 
     epochs: int = 8
@@ -87,6 +89,7 @@ class TrainConfig:
     seed: int = 42
     shuffle_buffer: int = 20000
     refit: bool = True
+    early_stopping_patience: int = 2
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 import grpc
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_management_pb2,
     model_service_pb2_grpc,
-    predict_pb2,
     prediction_service_pb2_grpc,
 )
 
-from serving import tensors
+from serving.predict import Executor, echo_spec, predict
 from serving.registry import ModelRegistry, find_registry
-from serving.servable import DEFAULT_SIGNATURE, Signature
 from serving.status import ServingError, invalid, not_found, truncate
 
 log = logging.getLogger("msrec.serving")
@@ -31,65 +31,77 @@ log = logging.getLogger("msrec.serving")
 SIGNATURE_DEF_FIELD = "signature_def"
 
 
-def _rpc(handler):
-    """Turns ServingError into its status and any other exception into INTERNAL."""
+def _rpc(api: str = ""):
+    """Turns ServingError into its status and any other exception into INTERNAL; with ``api``, also
+    counts the request and samples its latency (TF Serving's request_count and request_latency)."""
 
-    @functools.wraps(handler)
-    def wrapper(self, request, context):
-        try:
-            return handler(self, request)
-        except ServingError as error:
-            context.abort(error.code, truncate(error.message))
-        except Exception as error:  # noqa: BLE001 - report, never crash the server.
-            log.exception("msrec serve: %s failed", handler.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, truncate(f"{type(error).__name__}: {error}"))
+    def decorate(handler):
+        @functools.wraps(handler)
+        def wrapper(self, request, context):
+            start, code = time.perf_counter(), grpc.StatusCode.OK
+            try:
+                return handler(self, request, context)
+            except ServingError as error:
+                code = error.code
+                context.abort(error.code, truncate(error.message))
+            except Exception as error:  # noqa: BLE001 - report, never crash the server.
+                code = grpc.StatusCode.INTERNAL
+                log.exception("msrec serve: %s failed", handler.__name__)
+                context.abort(code, truncate(f"{type(error).__name__}: {error}"))
+            finally:
+                if api:
+                    name = request.model_spec.name if request.model_spec.name in self._models else ""
+                    micros = (time.perf_counter() - start) * 1e6
+                    self._executor.metrics.record_request(name, api, "GRPC", code, micros)
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 def resolve_spec(models: Mapping[str, ModelRegistry], spec, has_spec: bool = True):
-    """Checks a ModelSpec and returns (registry, requested version or None)."""
+    """Checks a ModelSpec and returns (registry, requested version or None), resolving a label."""
     if not has_spec:
         raise invalid("Missing ModelSpec")
     if not spec.name:
         raise invalid("ModelSpec has no name specified.")
-    if spec.WhichOneof("version_choice") == "version_label":
-        raise invalid(f"Unrecognized servable version label: {spec.version_label}")
-    version = spec.version.value if spec.HasField("version") else None
-    return find_registry(models, spec.name, version), version
+    choice = spec.WhichOneof("version_choice")
+    version = spec.version.value if choice == "version" else None
+    registry = find_registry(models, spec.name, version)
+    if choice == "version_label":
+        version = registry.version_for_label(spec.version_label)
+    return registry, version
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict and GetModelMetadata; Classify, Regress and MultiInference answer UNIMPLEMENTED."""
+    """Predict and GetModelMetadata; Classify, Regress and MultiInference answer UNIMPLEMENTED.
 
-    def __init__(self, models: Mapping[str, ModelRegistry]):
+    Args:
+        models: model name -> registry (a live mapping: config reloads change it).
+        executor: runs signatures (batched or not) and holds the metrics.
+        max_tensor_bytes: largest decoded input tensor accepted.
+    """
+
+    def __init__(self, models: Mapping[str, ModelRegistry], executor: Executor, max_tensor_bytes: int):
         self._models = models
+        self._executor = executor
+        self._max_tensor_bytes = max_tensor_bytes
 
-    @_rpc
-    def Predict(self, request):
+    @_rpc("Predict")
+    def Predict(self, request, context):
         registry, version = resolve_spec(self._models, request.model_spec, request.HasField("model_spec"))
         servable = registry.servable(version)
-        signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-        signature = servable.signature(signature_name)
-        _check_input_aliases(signature, request.inputs)
-        output_filter = _checked_output_filter(signature, request.output_filter)
-        arrays, dtypes = {}, {}
-        for alias, proto in request.inputs.items():
-            try:
-                arrays[alias] = tensors.from_proto(proto)
-                dtypes[alias] = tensors.dtype_of_enum(proto.dtype)
-            except Exception as error:  # noqa: BLE001 - any undecodable proto is the client's error.
-                raise invalid(f"tensor parsing error: {alias} ({error})") from error
-        signature.check_dtypes(dtypes)
-        outputs = signature.run(arrays, output_filter)
-        response = predict_pb2.PredictResponse()
-        for alias, array in outputs.items():
-            response.outputs[alias].CopyFrom(tensors.to_proto(array, signature.outputs[alias].dtype))
-        _echo_spec(response.model_spec, registry.name, servable.version, signature_name)
-        return response
+        return predict(
+            servable,
+            request,
+            self._executor,
+            registry.name,
+            timeout=context.time_remaining(),
+            max_tensor_bytes=self._max_tensor_bytes,
+        )
 
-    @_rpc
-    def GetModelMetadata(self, request):
+    @_rpc()
+    def GetModelMetadata(self, request, context):
         registry, version = resolve_spec(self._models, request.model_spec, request.HasField("model_spec"))
         if not request.metadata_field:
             raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
@@ -98,36 +110,40 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 raise invalid(f"Metadata field {field} is not supported")
         servable = registry.servable(version)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
-        _echo_spec(response.model_spec, registry.name, servable.version)
+        echo_spec(response.model_spec, registry.name, servable.version)
         response.metadata[SIGNATURE_DEF_FIELD].Pack(servable.signature_def_map())
         return response
 
-    @_rpc
-    def Classify(self, request):
+    @_rpc("Classify")
+    def Classify(self, request, context):
         raise _unimplemented("Classify")
 
-    @_rpc
-    def Regress(self, request):
+    @_rpc("Regress")
+    def Regress(self, request, context):
         raise _unimplemented("Regress")
 
-    @_rpc
-    def MultiInference(self, request):
+    @_rpc()
+    def MultiInference(self, request, context):
         raise _unimplemented("MultiInference")
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    """GetModelStatus; HandleReloadConfigRequest answers UNIMPLEMENTED."""
+    """GetModelStatus, and HandleReloadConfigRequest when the server manages its models by config."""
 
-    def __init__(self, models: Mapping[str, ModelRegistry]):
+    def __init__(self, models: Mapping[str, ModelRegistry], reload: Callable | None = None):
         self._models = models
+        self._reload = reload
 
-    @_rpc
-    def GetModelStatus(self, request):
+    @_rpc()
+    def GetModelStatus(self, request, context):
         return model_status(self._models, request.model_spec, request.HasField("model_spec"))
 
-    @_rpc
-    def HandleReloadConfigRequest(self, request):
-        raise _unimplemented("HandleReloadConfigRequest")
+    @_rpc()
+    def HandleReloadConfigRequest(self, request, context):
+        if self._reload is None:
+            raise _unimplemented("HandleReloadConfigRequest")
+        self._reload(request.config)  # raises ServingError: TF Serving returns it as the RPC status too
+        return model_management_pb2.ReloadConfigResponse()
 
 
 def model_status(models: Mapping[str, ModelRegistry], spec, has_spec: bool = True):
@@ -139,52 +155,14 @@ def model_status(models: Mapping[str, ModelRegistry], spec, has_spec: bool = Tru
     if spec.name not in models:
         raise not_found(f"Could not find any versions of model {spec.name}")
     version = spec.version.value if spec.HasField("version") else None
+    if spec.WhichOneof("version_choice") == "version_label":
+        version = models[spec.name].version_for_label(spec.version_label)
     response = get_model_status_pb2.GetModelStatusResponse()
     for status in models[spec.name].statuses(version):
         entry = response.model_version_status.add(version=status.version, state=status.state)
         entry.status.error_code = status.error_code.value[0]
         entry.status.error_message = status.error_message
     return response
-
-
-def _check_input_aliases(signature: Signature, inputs: Mapping) -> None:
-    """TF Serving's VerifyRequestInputsSize, then the alias check, with its exact wording."""
-    sent, expected = set(inputs), set(signature.inputs)
-    if len(sent) != len(expected):
-        raise invalid(
-            f"input size does not match signature: {len(sent)}!={len(expected)} "
-            f"len({_set_str(sent)}) != len({_set_str(expected)}). Sent extra: {_set_str(sent - expected)}. "
-            f"Missing but required: {_set_str(expected - sent)}."
-        )
-    for alias in sorted(sent - expected):
-        raise invalid(
-            f"input tensor alias not found in signature: {alias}. "
-            f"Inputs expected to be in the set {_set_str(expected)}."
-        )
-
-
-def _checked_output_filter(signature: Signature, output_filter) -> list[str]:
-    seen: set[str] = set()
-    for alias in output_filter:
-        if alias not in signature.outputs:
-            raise invalid(
-                f"output tensor alias not found in signature: {alias} "
-                f"Outputs expected to be in the set {_set_str(signature.outputs)}."
-            )
-        if alias in seen:
-            raise invalid(f"duplicate output tensor alias: {alias}")
-        seen.add(alias)
-    return list(output_filter)
-
-
-def _echo_spec(spec, name: str, version: int, signature_name: str = "") -> None:
-    spec.name = name
-    spec.version.value = version
-    spec.signature_name = signature_name
-
-
-def _set_str(names) -> str:
-    return "{" + ",".join(sorted(names)) + "}"
 
 
 def _unimplemented(method: str) -> ServingError:

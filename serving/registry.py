@@ -1,15 +1,16 @@
 """The versions of one model under its base path, kept in sync with the file system.
 
 This is the stand-in for TF Serving's file-system storage path source plus its manager, with the
-defaults the model server uses: version policy ``latest { num_versions: 1 }`` and the
-availability-preserving transition policy. Concretely:
+transition policy the model server uses (``AvailabilityPreservingPolicy``). Concretely:
 
 * a version is a child directory whose name is an integer and that holds ``saved_model.pb``;
-* the aspired version is the highest one; when it differs from the one serving, it is loaded first and
-  then swapped in atomically, and only then is the old one released (requests already holding it
-  finish on it, because a request keeps its own reference to the ``Servable``);
-* a version that fails to load leaves the old one serving and stays in state END with its error. It is
-  retried only when a file in its directory changes (TF Serving retries 5 times, 60 s apart).
+* the version policy (``version_policy.py``, default ``latest 1``) picks the aspired versions among them;
+  each aspired version is loaded (and warmed up) before it serves. Versions no longer aspired are
+  released only once some aspired version serves, so a push that fails to load leaves the old version
+  serving; requests already holding a version finish on it (they keep their own reference);
+* a version that fails to load stays in state END with its error. It is retried only when a file in its
+  directory changes (TF Serving retries 5 times, 60 s apart);
+* version labels (``version_labels`` of the model config) name versions for requests.
 """
 
 from __future__ import annotations
@@ -17,18 +18,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import grpc
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2
 
 from serving.servable import Servable
-from serving.status import ServingError, not_found
+from serving.status import ServingError, invalid, not_found
+from serving.version_policy import VersionPolicy
 
 log = logging.getLogger("msrec.serving")
 
 State = get_model_status_pb2.ModelVersionStatus.State
+Loader = Callable[[int, str], Servable]
 
 
 @dataclasses.dataclass
@@ -42,33 +45,48 @@ class VersionStatus:
 
 
 class ModelRegistry:
-    """Loads, swaps and reports the versions of one model (policy ``latest 1``).
+    """Loads, swaps and reports the versions of one model.
 
     Args:
         name: the model name requests must use.
         base_path: the directory holding the version directories.
         poll_seconds: file-system poll period; 0 polls once at start (TF Serving's meaning).
+        policy: which versions to serve; default ``latest 1``.
+        labels: label -> version.
+        loader: loads one version (default ``Servable.load``; the server adds warm-up).
     """
 
-    def __init__(self, name: str, base_path: str, poll_seconds: float = 1.0):
+    def __init__(
+        self,
+        name: str,
+        base_path: str,
+        poll_seconds: float = 1.0,
+        policy: VersionPolicy | None = None,
+        labels: Mapping[str, int] | None = None,
+        loader: Loader | None = None,
+    ):
         self.name = name
         self.base_path = base_path
         self.poll_seconds = poll_seconds
-        self._lock = threading.Lock()
-        self._serving: Servable | None = None
+        self.policy = policy or VersionPolicy()
+        self.labels = dict(labels or {})
+        self._loader = loader or Servable.load
+        self._lock = threading.Lock()  # guards _serving and _statuses
+        self._sync_lock = threading.Lock()  # one sync at a time (poller, reconfigure)
+        self._serving: dict[int, Servable] = {}
         self._statuses: dict[int, VersionStatus] = {}
         self._failed: dict[int, tuple] = {}  # version -> _stamp of the directory that failed to load
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        """Loads the aspired version, then starts polling.
+    def start(self, require_loaded: bool = True) -> None:
+        """Loads the aspired versions, then starts polling.
 
         Raises:
-            RuntimeError: if no version exists or the aspired one fails to load.
+            RuntimeError: if ``require_loaded`` and no version could be loaded.
         """
         self.sync()
-        if self._serving is None:
+        if require_loaded and not self._serving:
             failures = [s for s in self._statuses.values() if s.error_code != grpc.StatusCode.OK]
             detail = f": {failures[-1].error_message}" if failures else ""
             raise RuntimeError(
@@ -79,55 +97,29 @@ class ModelRegistry:
             self._thread.start()
 
     def stop(self) -> None:
-        """Stops polling and releases the serving version (requests holding it finish first)."""
+        """Stops polling and releases every serving version (requests holding one finish first)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        with self._lock:
-            serving, self._serving = self._serving, None
-            if serving is not None:
-                self._statuses[serving.version].state = State.END
-        if serving is not None:
-            log.info(
-                "msrec serve: unloaded model %s version %d from %s", self.name, serving.version, serving.path
-            )
+        with self._sync_lock:
+            self._unload(list(self._serving))
+
+    def reconfigure(self, base_path: str, policy: VersionPolicy) -> None:
+        """Applies a new base path and policy now (a config reload), loading and unloading as needed."""
+        with self._sync_lock:
+            self.base_path, self.policy = base_path, policy
+            self._failed.clear()
+        self.sync()
 
     def sync(self) -> None:
-        """One poll: loads the aspired version if it is new, swaps it in, releases the old one."""
-        versions = self.scan()
-        if not versions:
-            return
-        version = max(versions)
-        path = versions[version]
-        serving = self._serving
-        if serving is not None and serving.version == version:
-            return
-        stamp = _stamp(path)
-        if self._failed.get(version) == stamp:
-            return
-        self._set_status(VersionStatus(version, State.LOADING))
-        try:
-            servable = Servable.load(version, path)
-        except ServingError as error:
-            self._failed[version] = stamp
-            self._set_status(VersionStatus(version, State.END, error.code, error.message))
-            log.error(
-                "msrec serve: failed to load model %s version %d from %s: %s",
-                self.name,
-                version,
-                path,
-                error.message,
-            )
-            return
-        self._failed.pop(version, None)
-        with self._lock:
-            old, self._serving = self._serving, servable
-            self._statuses[version].state = State.AVAILABLE
-            if old is not None:
-                self._statuses[old.version].state = State.END
-        log.info("msrec serve: loaded model %s version %d from %s", self.name, version, path)
-        if old is not None:
-            log.info("msrec serve: unloaded model %s version %d from %s", self.name, old.version, old.path)
+        """One poll: loads the aspired versions that are new, then releases those no longer aspired."""
+        with self._sync_lock:
+            versions = self.scan()
+            aspired = self.policy.aspired(versions)
+            for version in sorted(aspired - set(self._serving), reverse=True):
+                self._load(version, versions[version])
+            if aspired & set(self._serving):  # availability preserving: never drop to zero versions
+                self._unload([v for v in self._serving if v not in aspired])
 
     def scan(self) -> dict[int, str]:
         """Returns version -> directory for every complete-looking version under the base path."""
@@ -148,15 +140,24 @@ class ModelRegistry:
         return versions
 
     def servable(self, version: int | None = None) -> Servable:
-        """The servable for a request, or NOT_FOUND worded as TF Serving's manager does."""
+        """The servable for a request (highest when ``version`` is None), or TF Serving's NOT_FOUND."""
         serving = self._serving
         if version is None:
-            if serving is None:
+            if not serving:
                 raise not_found(f"Servable not found for request: Latest({self.name})")
-            return serving
-        if serving is None or serving.version != version:
+            return serving[max(serving)]
+        if version not in serving:
             raise not_found(f"Servable not found for request: Specific({self.name}, {version})")
-        return serving
+        return serving[version]
+
+    def version_for_label(self, label: str) -> int:
+        """The version a label names, or TF Serving's INVALID_ARGUMENT for an unknown label."""
+        if label not in self.labels:
+            raise invalid(f"Unrecognized servable version label: {label}")
+        return self.labels[label]
+
+    def serving_versions(self) -> list[int]:
+        return sorted(self._serving)
 
     def statuses(self, version: int | None = None) -> list[VersionStatus]:
         """Status of every known version (or just ``version``), highest first."""
@@ -171,6 +172,39 @@ class ModelRegistry:
         if not matching:
             raise not_found(f"Could not find version {version} of model {self.name}")
         return matching
+
+    def _load(self, version: int, path: str) -> None:
+        stamp = _stamp(path)
+        if self._failed.get(version) == stamp:
+            return
+        self._set_status(VersionStatus(version, State.LOADING))
+        try:
+            servable = self._loader(version, path)
+        except ServingError as error:
+            self._failed[version] = stamp
+            self._set_status(VersionStatus(version, State.END, error.code, error.message))
+            log.error(
+                "msrec serve: failed to load model %s version %d from %s: %s",
+                self.name,
+                version,
+                path,
+                error.message,
+            )
+            return
+        self._failed.pop(version, None)
+        with self._lock:
+            self._serving = {**self._serving, version: servable}  # copy-on-write: readers need no lock
+            self._statuses[version].state = State.AVAILABLE
+        log.info("msrec serve: loaded model %s version %d from %s", self.name, version, path)
+
+    def _unload(self, versions: list[int]) -> None:
+        for version in sorted(versions):
+            with self._lock:
+                serving = dict(self._serving)
+                servable = serving.pop(version)
+                self._serving = serving
+                self._statuses[version].state = State.END
+            log.info("msrec serve: unloaded model %s version %d from %s", self.name, version, servable.path)
 
     def _set_status(self, status: VersionStatus) -> None:
         with self._lock:

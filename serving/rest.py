@@ -1,4 +1,4 @@
-"""The REST front: TF Serving's ``/v1/models/...`` API on the standard library's threading HTTP server.
+"""The REST front: TF Serving's ``/v1/models/...`` API (the HTTP transport is ``http_server.py``).
 
 Paths, JSON shapes and error mapping follow ``g3doc/api_rest.md`` and ``http_rest_api_handler.cc``:
 every answer is JSON (``Content-Type: application/json``), errors are ``{"error": "<message>"}`` with
@@ -8,10 +8,9 @@ proto field names and default values as TF Serving prints them.
 
 from __future__ import annotations
 
-import http.server
-import json
 import logging
 import re
+import time
 import urllib.parse
 from collections.abc import Mapping
 
@@ -21,6 +20,7 @@ from tensorflow_serving.apis import model_pb2
 
 from serving import json_tensor
 from serving.grpc_service import SIGNATURE_DEF_FIELD, model_status, resolve_spec
+from serving.predict import Executor
 from serving.registry import ModelRegistry
 from serving.servable import DEFAULT_SIGNATURE
 from serving.status import ServingError, invalid
@@ -43,16 +43,26 @@ def _to_dict(message) -> dict:
 
 
 class RestApi:
-    """Answers one REST request: (method, path, body) -> (HTTP status, JSON body)."""
+    """Answers one REST request: (method, path, body) -> (HTTP status, JSON body).
 
-    def __init__(self, models: Mapping[str, ModelRegistry]):
+    Args:
+        models: model name -> registry (a live mapping: config reloads change it).
+        executor: runs signatures (batched or not) and holds the metrics.
+        timeout: the longest a predict request may wait for its batch, in seconds.
+    """
+
+    def __init__(self, models: Mapping[str, ModelRegistry], executor: Executor, timeout: float = 30.0):
         self._models = models
+        self._executor = executor
+        self._timeout = timeout
 
     def handle(self, method: str, path: str, body: bytes) -> tuple[int, dict]:
         try:
             return 200, self._dispatch(method, path, body)
         except ServingError as error:
             return error.http_status, {"error": error.message}
+        except RecursionError:
+            return 400, {"error": "JSON Parse error: the document is nested too deeply"}
         except Exception as error:  # noqa: BLE001 - report, never crash the server.
             log.exception("msrec serve: REST %s %s failed", method, path)
             return 500, {"error": f"{type(error).__name__}: {error}"}
@@ -80,7 +90,7 @@ class RestApi:
         if method == "GET" and verb == "/metadata":
             return self._metadata(spec)
         if method == "POST" and verb == ":predict":
-            return self._predict(spec, body)
+            return self._timed_predict(spec, body)
         if method == "POST" and verb in (":classify", ":regress"):
             raise ServingError(
                 grpc.StatusCode.UNIMPLEMENTED, f"{verb[1:]} is not implemented by the msrec local server"
@@ -96,6 +106,21 @@ class RestApi:
             "metadata": {SIGNATURE_DEF_FIELD: _to_dict(servable.signature_def_map())},
         }
 
+    def _timed_predict(self, spec, raw: bytes) -> dict:
+        start, code = time.perf_counter(), grpc.StatusCode.OK
+        try:
+            return self._predict(spec, raw)
+        except ServingError as error:
+            code = error.code
+            raise
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            raise
+        finally:
+            name = spec.name if spec.name in self._models else ""
+            micros = (time.perf_counter() - start) * 1e6
+            self._executor.metrics.record_request(name, "Predict", "REST", code, micros)
+
     def _predict(self, spec, raw: bytes) -> dict:
         registry, version = resolve_spec(self._models, spec)
         servable = registry.servable(version)
@@ -105,54 +130,5 @@ class RestApi:
             raise invalid(f'Serving signature name: "{name}" not found in signature def')
         signature = servable.signatures[name]
         arrays, row = json_tensor.request_arrays(body, signature.inputs)
-        outputs = signature.run(arrays)
+        outputs = self._executor.run(registry.name, signature, arrays, timeout=self._timeout)
         return json_tensor.response_body(outputs, signature.outputs, row)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    api: RestApi  # set on the subclass made by make_http_server
-    # HTTP/1.0 (one request per connection): an idle keep-alive connection would hold up a graceful stop.
-    protocol_version = "HTTP/1.0"
-    timeout = 30  # seconds to read a request, like TF Serving's --rest_api_timeout_in_ms default
-
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        self._answer("GET", b"")
-
-    def do_POST(self):  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
-        self._answer("POST", self.rfile.read(length) if length > 0 else b"")
-
-    def do_PUT(self):  # noqa: N802
-        self._answer("PUT", self._drain())
-
-    def do_DELETE(self):  # noqa: N802
-        self._answer("DELETE", self._drain())
-
-    def _drain(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _answer(self, method: str, body: bytes) -> None:
-        status, payload = self.api.handle(method, self.path, body)
-        data = json.dumps(payload).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format, *args):  # noqa: A002 - keep access logs out of the server log
-        log.debug("msrec serve: REST " + format, *args)
-
-
-class HttpServer(http.server.ThreadingHTTPServer):
-    """Joins in-flight request threads on close, so a graceful stop lets them finish."""
-
-    daemon_threads = False
-    block_on_close = True
-
-
-def make_http_server(models: Mapping[str, ModelRegistry], host: str, port: int) -> HttpServer:
-    """Binds the REST API to ``host:port`` (0 picks a free port; read it from ``server_address``)."""
-    handler = type("RestHandler", (_Handler,), {"api": RestApi(models)})
-    return HttpServer((host, port), handler)

@@ -58,6 +58,16 @@ class Signature:
                     f"{tensors.runtime_name(given)} is provided"
                 )
 
+    def check_shapes(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Raises INVALID_ARGUMENT if an input's shape does not fit the signature's TensorSpec."""
+        for index, (alias, spec) in enumerate(self.inputs.items()):
+            shape = np.shape(arrays[alias])
+            if not spec.shape.is_compatible_with(shape):
+                raise invalid(
+                    f"Expects arg[{index}] ({alias}) to have shape {_shape_str(spec.shape)} but "
+                    f"{_shape_str(shape)} is provided"
+                )
+
     def run(
         self, arrays: Mapping[str, np.ndarray], output_filter: Iterable[str] = ()
     ) -> dict[str, np.ndarray]:
@@ -74,16 +84,12 @@ class Signature:
             ServingError: INVALID_ARGUMENT for a shape the signature does not accept, or the status of
                 the error the model raised.
         """
-        feeds = {}
-        for index, (alias, spec) in enumerate(self.inputs.items()):
-            array = arrays[alias]
-            if not spec.shape.is_compatible_with(array.shape):
-                raise invalid(
-                    f"Expects arg[{index}] ({alias}) to have shape {_shape_str(spec.shape)} but "
-                    f"{_shape_str(array.shape)} is provided"
-                )
-            feeds[alias] = tf.convert_to_tensor(array, dtype=spec.dtype)
+        self.check_shapes(arrays)
         try:
+            feeds = {
+                alias: tf.convert_to_tensor(arrays[alias], dtype=spec.dtype)
+                for alias, spec in self.inputs.items()
+            }
             results = self.function(**feeds)
         except tf.errors.OpError as error:
             raise ServingError(grpc_code(error.error_code), error.message) from error

@@ -44,7 +44,10 @@ def dataset(
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     spec = F.parse_spec(features)
     ds = ds.batch(batch_size, drop_remainder=False)
-    ds = ds.map(
+    options = tf.data.Options()
+    # Workers split records, not files: a small dataset may have fewer files than workers.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    ds = ds.with_options(options).map(
         lambda b: F.densify(tf.io.parse_example(b, spec), features),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,

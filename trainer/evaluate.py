@@ -38,8 +38,15 @@ def embed(tower: tf.keras.Model, values: dict[str, np.ndarray], batch_size: int 
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
-def evaluate(model: tf.keras.Model, data_dir: str, split: str = "test", batch_size: int = 512) -> dict:
-    """PROTOCOL.md metrics of ``model`` and of MostPopular (TRAIN counts) on ``split``."""
+def evaluate(
+    model: tf.keras.Model, data_dir: str, split: str = "test", batch_size: int = 512, baseline: bool = True
+) -> dict:
+    """PROTOCOL.md metrics of ``model`` (and of MostPopular from TRAIN counts) on ``split``.
+
+    Besides the overall metrics, ``segments`` splits the model's by user activity
+    (TRAIN interactions), by whether the user has friends, and by the test item's
+    TRAIN popularity (head: top 20% of items by count, tail: unseen in TRAIN).
+    """
     contract = data.contract(data_dir)
     item_ids, candidates = catalog(data_dir, contract)
     position = {item: i for i, item in enumerate(item_ids)}
@@ -47,20 +54,41 @@ def evaluate(model: tf.keras.Model, data_dir: str, split: str = "test", batch_si
     counts = data.item_popularity(data_dir)
     popularity = np.array([counts.get(item, 0) for item in item_ids], np.float64)
     inputs = F.select(contract, F.QUERY, F.CANDIDATE, F.EVAL)
-    model_ranks, popular_ranks = [], []
+    model_ranks, popular_ranks, segments = [], [], []
     for batch in data.dataset(data_dir, split, inputs, batch_size):
         queries = model.query_tower(batch, training=False).numpy()
         targets = np.array([position[i] for i in _decode(batch[F.ITEM_ID].numpy())])
-        excluded = [
-            [position[i] for i in _decode(seen) if i in position] for seen in batch[F.SEEN_ITEM_IDS].to_list()
-        ]
+        seen = batch[F.SEEN_ITEM_IDS].to_list()
+        excluded = [[position[i] for i in _decode(s) if i in position] for s in seen]
         model_ranks.append(metrics.ranks(queries @ item_vectors.T, targets, excluded))
-        tiled = np.broadcast_to(popularity, (len(targets), len(popularity)))
-        popular_ranks.append(metrics.ranks(tiled, targets, excluded))
-    join = lambda parts: np.concatenate(parts) if parts else np.zeros(0)
-    return {
-        "split": split,
-        "catalog_items": len(item_ids),
-        "model": metrics.summarize(join(model_ranks)),
-        "popularity": metrics.summarize(join(popular_ranks)),
+        if baseline:
+            tiled = np.broadcast_to(popularity, (len(targets), len(popularity)))
+            popular_ranks.append(metrics.ranks(tiled, targets, excluded))
+        segments += _segments(batch, seen, popularity[targets], np.quantile(popularity, 0.8))
+    ranks = np.concatenate(model_ranks) if model_ranks else np.zeros(0)
+    out = {"split": split, "catalog_items": len(item_ids), "model": metrics.summarize(ranks)}
+    if baseline:
+        out["popularity"] = metrics.summarize(np.concatenate(popular_ranks) if popular_ranks else ranks[:0])
+    out["segments"] = {
+        name: metrics.summarize(ranks[[i for i, s in enumerate(segments) if name in s]])
+        for name in sorted({n for s in segments for n in s})
     }
+    return out
+
+
+def _segments(batch: dict, seen: list, target_counts: np.ndarray, head_count: float) -> list[set[str]]:
+    """The segment names each example of the batch belongs to."""
+    friends = batch[F.FRIEND_IDS].numpy() if F.FRIEND_IDS in batch else None
+    out = []
+    for row, items in enumerate(seen):
+        n = len(items)
+        activity = "users: <=5 known items" if n <= 5 else ("users: 6-20" if n <= 20 else "users: >20")
+        social = "with friends" if friends is not None and friends[row][0] else "without friends"
+        count = target_counts[row]
+        item = (
+            "items: head"
+            if count >= head_count and count > 0
+            else ("items: tail" if count == 0 else "items: torso")
+        )
+        out.append({activity, social, item})
+    return out

@@ -1,8 +1,9 @@
 """The training job: ``python -m trainer.task`` (cloud) and ``msrec train`` share ``run``.
 
 Flags are parsed only in ``main``; ``run`` takes the resolved config. Cloud
-conventions: ``TF_CONFIG`` selects ``MultiWorkerMirroredStrategy``, and
-``AIP_MODEL_DIR`` replaces ``--model-dir`` when it is set.
+conventions: ``TF_CONFIG`` selects ``MultiWorkerMirroredStrategy``;
+``AIP_MODEL_DIR`` stands in for ``--model-dir``, and ``AIP_CHECKPOINT_DIR`` /
+``AIP_TENSORBOARD_LOG_DIR`` move checkpoints and logs when they are set.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import msrec  # the trainer package imported msrec (Keras 2) before this TensorF
 from msrec import config as msrec_config
 from msrec import features as F
 from msrec import paths
-from trainer import artifacts, data
+from trainer import artifacts, callbacks, data
 
 
 def strategy() -> tf.distribute.Strategy:
@@ -28,12 +29,37 @@ def strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def run(config: msrec_config.Config, data_dir: str, model_dir: str, verbose: int = 2) -> dict[str, Any]:
+def worker_dir(model_dir: str, strategy: tf.distribute.Strategy) -> str:
+    """Where this worker saves: the chief writes ``model_dir``, other workers a side folder."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if (
+        resolver is None
+        or resolver.task_type in (None, "chief")
+        or (
+            resolver.task_type == "worker"
+            and resolver.task_id == 0
+            and "chief" not in resolver.cluster_spec().jobs
+        )
+    ):
+        return model_dir
+    return paths.join(model_dir, "workers", f"{resolver.task_type}-{resolver.task_id}")
+
+
+def run(
+    config: msrec_config.Config,
+    data_dir: str,
+    model_dir: str,
+    verbose: int = 2,
+    checkpoint_dir: str | None = None,
+    log_dir: str | None = None,
+    extra_callbacks: tuple[tf.keras.callbacks.Callback, ...] = (),
+) -> dict[str, Any]:
     """Trains on ``data_dir`` (TRAIN, plus VALIDATION when refitting) and saves into ``model_dir``.
 
     Returns:
       The run record written to ``run.json`` (data dir, loss per epoch, seconds).
     """
+    distribution = strategy()  # first: collective ops must be configured before any other TF work
     tf.keras.utils.set_random_seed(config.train.seed)
     contract = data.contract(data_dir)
     splits = ("train", "validation") if config.train.refit else "train"
@@ -45,19 +71,34 @@ def run(config: msrec_config.Config, data_dir: str, model_dir: str, verbose: int
         config.train.shuffle_buffer,
         config.train.seed,
     )
-    with strategy().scope():
+    with distribution.scope():
         model = artifacts.build(data_dir, config)
         model.compile(optimizer=tf.keras.optimizers.Adam(config.train.learning_rate))
+    model_dir = worker_dir(model_dir, distribution)
     tf.io.gfile.makedirs(model_dir)
-    callbacks = [
-        tf.keras.callbacks.TensorBoard(paths.logs(model_dir)),
-        tf.keras.callbacks.BackupAndRestore(paths.join(paths.checkpoints(model_dir), "backup")),
+    hooks = []
+    if not config.train.refit and config.train.early_stopping_patience:
+        hooks += [
+            callbacks.ValidationMetrics(data_dir),
+            callbacks.early_stopping(config.train.early_stopping_patience),
+        ]
+    hooks += [
+        tf.keras.callbacks.TensorBoard(log_dir or paths.logs(model_dir)),
+        tf.keras.callbacks.BackupAndRestore(
+            paths.join(checkpoint_dir or paths.checkpoints(model_dir), "backup")
+        ),
+        *extra_callbacks,  # after the backup, so a callback that stops the job sees it saved
     ]
     started = time.time()
-    history = model.fit(train, epochs=config.train.epochs, callbacks=callbacks, verbose=verbose)
+    history = model.fit(train, epochs=config.train.epochs, callbacks=hooks, verbose=verbose)
+    validation = history.history.get("val_NDCG@10", [])
     run_record = {
         "data_dir": data_dir,
         "loss": [round(x, 5) for x in history.history["loss"]],
+        "val_NDCG@10": [round(x, 5) for x in validation],
+        "best_epoch": int(max(range(len(validation)), key=validation.__getitem__)) + 1
+        if validation
+        else None,
         "seconds": round(time.time() - started, 1),
         "msrec_version": msrec.__version__,
     }
@@ -94,7 +135,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if not args.model_dir:
         parser().error("--model-dir is required when AIP_MODEL_DIR is not set")
-    record = run(resolve_config(args), args.data, args.model_dir)
+    record = run(
+        resolve_config(args),
+        args.data,
+        args.model_dir,
+        checkpoint_dir=os.environ.get("AIP_CHECKPOINT_DIR"),
+        log_dir=os.environ.get("AIP_TENSORBOARD_LOG_DIR"),
+    )
     print(json.dumps({"model_dir": args.model_dir, **record}))
     return 0
 

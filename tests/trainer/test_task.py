@@ -1,0 +1,93 @@
+"""The training job as a cloud job: resume after a kill, and two workers under TF_CONFIG."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from msrec import config, paths
+from trainer import task
+
+KILLED = 3
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+class _DieAfterEpoch(tf.keras.callbacks.Callback):
+    """Simulates a preempted machine: the process exits without any cleanup."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            os._exit(KILLED)
+
+
+def test_a_killed_run_resumes_from_its_backup_and_finishes(tiny_data, tmp_path):
+    model_dir = str(tmp_path / "model")
+    script = (
+        "import sys; from msrec import config; from trainer import task; from tests.trainer.test_task import "
+        "_DieAfterEpoch; cfg = config.override(config.Config(), ['train.epochs=4']); "
+        f"task.run(cfg, {tiny_data!r}, {model_dir!r}, verbose=0, extra_callbacks=(_DieAfterEpoch(),))"
+    )
+    killed = subprocess.run([sys.executable, "-c", script], cwd=os.getcwd(), check=False)
+    assert killed.returncode == KILLED
+    assert not os.path.exists(paths.model_run(model_dir))  # died before saving
+    record = task.run(config.override(config.Config(), ["train.epochs=4"]), tiny_data, model_dir, verbose=0)
+    assert len(record["loss"]) == 2  # epochs 3 and 4 only: 1 and 2 came from the backup
+    assert os.path.exists(paths.model_run(model_dir))
+
+
+@pytest.mark.slow
+def test_two_workers_train_one_model_together(tiny_data, tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    model_dir = str(tmp_path / "model")
+    procs = []
+    for index in range(2):
+        env = dict(
+            os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "trainer.task",
+                    "--data",
+                    tiny_data,
+                    "--model-dir",
+                    model_dir,
+                    "--epochs",
+                    "2",
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+        )
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    records = [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+    # One model: the synchronized workers see the same loss every epoch.
+    np.testing.assert_allclose(records[0]["loss"], records[1]["loss"], rtol=1e-5)
+    chief = tf.train.load_checkpoint(os.path.join(model_dir, "checkpoints", "final"))
+    other = tf.train.load_checkpoint(os.path.join(model_dir, "workers", "worker-1", "checkpoints", "final"))
+    names = [
+        n for n in chief.get_variable_to_shape_map() if "embedding" in n and "optimizer" not in n.lower()
+    ]
+    assert names
+    for name in names:
+        np.testing.assert_allclose(chief.get_tensor(name), other.get_tensor(name), rtol=1e-5)

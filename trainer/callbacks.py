@@ -1,0 +1,32 @@
+"""Training callbacks: full-catalog validation metrics each epoch, for early stopping.
+
+``ValidationMetrics`` writes ``val_NDCG@10`` (and the other PROTOCOL.md metrics)
+into the epoch logs, where Keras' ``EarlyStopping`` and ``TensorBoard`` pick them up.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from trainer import evaluate
+
+
+class ValidationMetrics(tf.keras.callbacks.Callback):
+    """Evaluates the model on the VALIDATION split at the end of each epoch."""
+
+    def __init__(self, data_dir: str):
+        super().__init__()
+        self.data_dir = data_dir
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        result = evaluate.evaluate(self.model, self.data_dir, "validation", baseline=False)["model"]
+        for key, value in result.items():
+            if key != "num_users" and logs is not None:
+                logs[f"val_{key}"] = value
+        print(f" - val_HR@10 {result['HR@10']:.4f} - val_NDCG@10 {result['NDCG@10']:.4f}", flush=True)
+
+
+def early_stopping(patience: int) -> tf.keras.callbacks.EarlyStopping:
+    return tf.keras.callbacks.EarlyStopping(
+        monitor="val_NDCG@10", mode="max", patience=patience, restore_best_weights=True, verbose=1
+    )

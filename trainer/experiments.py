@@ -1,0 +1,156 @@
+"""Reproducible experiments: the benchmark over seeds and the source ablation.
+
+Both run the real stages (Beam preprocessing, the training job, PROTOCOL.md
+evaluation on TEST) with the shipped defaults plus the dataset's documented
+overrides, so a number in ``docs/`` is one command away from being re-measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from typing import Any, Callable, Sequence
+
+from msrec import config as msrec_config
+from msrec import paths, sources
+
+ABLATION = (
+    ("id only", ("id",)),
+    ("+ sequence", ("id", "sequence")),
+    ("+ content", ("id", "content")),
+    ("+ profile", ("id", "profile")),
+    ("+ social", ("id", "social")),
+    ("+ item graph", ("id", "item_graph")),
+    ("all", msrec_config.SOURCES),
+)
+METRICS = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR")
+
+
+def prepare(dataset: str, input_dir: str | None, workdir: str, data: msrec_config.DataConfig) -> str:
+    """Preprocesses ``dataset`` into ``workdir/data`` once; later calls reuse it."""
+    from preprocessing import pipeline, synthetic
+
+    data_dir = os.path.join(workdir, "data")
+    if os.path.exists(os.path.join(data_dir, paths.SUCCESS)):
+        return data_dir
+    if input_dir is None:  # synthetic without --input: the default generated dataset
+        input_dir = os.path.join(workdir, "raw")
+        synthetic.generate(input_dir, synthetic.SyntheticSpec())
+    pipeline.run(
+        sources.preset(dataset) if dataset in sources.PRESETS else sources.load(dataset),
+        input_dir,
+        data_dir,
+        data,
+    )
+    return data_dir
+
+
+def train_and_test(config: msrec_config.Config, data_dir: str, model_dir: str) -> dict[str, Any]:
+    """One training run and its TEST metrics (with MostPopular beside them)."""
+    from trainer import artifacts, evaluate, task
+
+    started = time.time()
+    task.run(config, data_dir, model_dir, verbose=0)
+    model, _, _ = artifacts.load(model_dir)
+    result = evaluate.evaluate(model, data_dir, "test")
+    result["seconds"] = round(time.time() - started, 1)
+    return result
+
+
+def mean_std(runs: Sequence[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    mean = {k: statistics.fmean(r[k] for r in runs) for k in METRICS}
+    std = {k: statistics.pstdev(r[k] for r in runs) if len(runs) > 1 else 0.0 for k in METRICS}
+    mean["num_users"] = runs[0]["num_users"]
+    return mean, std
+
+
+def benchmark(
+    dataset: str,
+    input_dir: str | None,
+    workdir: str,
+    config: msrec_config.Config,
+    seeds: int,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """PROTOCOL.md TEST metrics of the shipped defaults, mean and std over ``seeds`` seeds."""
+    data_dir = prepare(dataset, input_dir, workdir, config.data)
+    runs = []
+    for seed in range(seeds):
+        seeded = msrec_config.override(config, [f"train.seed={seed}"])
+        result = train_and_test(seeded, data_dir, os.path.join(workdir, f"model-seed{seed}"))
+        runs.append(result)
+        log(
+            f"seed {seed}: HR@10 {result['model']['HR@10']:.4f} NDCG@10 {result['model']['NDCG@10']:.4f} "
+            f"({result['seconds']}s)"
+        )
+    mean, std = mean_std([r["model"] for r in runs])
+    meta = json.load(open(os.path.join(data_dir, paths.METADATA)))
+    return {
+        "dataset": dataset,
+        "test": mean,
+        "std": std,
+        "seeds": [r["model"] for r in runs],
+        "popularity": runs[0]["popularity"],
+        "segments": runs[0]["segments"],
+        "train_seconds": [r["seconds"] for r in runs],
+        "test_split_sha256": meta["test_split_sha256"],
+        "config": msrec_config.to_dict(config),
+    }
+
+
+def ablation(
+    dataset: str,
+    input_dir: str | None,
+    workdir: str,
+    config: msrec_config.Config,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """TEST metrics of the model built with each combination of sources in ``ABLATION``."""
+    data_dir = prepare(dataset, input_dir, workdir, config.data)
+    rows = []
+    for name, parts in ABLATION:
+        variant = msrec_config.override(config, [f"model.sources={','.join(parts)}"])
+        result = train_and_test(variant, data_dir, os.path.join(workdir, "ablation-" + "-".join(parts)))
+        rows.append(
+            {"variant": name, "sources": list(parts), **result["model"], "seconds": result["seconds"]}
+        )
+        log(f"{name:<14} HR@10 {result['model']['HR@10']:.4f} NDCG@10 {result['model']['NDCG@10']:.4f}")
+    return rows
+
+
+def ablation_markdown(dataset: str, rows: Sequence[dict[str, Any]]) -> str:
+    base = rows[0]
+    lines = [
+        f"### {dataset}",
+        "",
+        "| variant | " + " | ".join(METRICS) + " | ΔNDCG@10 vs id only | seconds |",
+        "|---" * (len(METRICS) + 3) + "|",
+    ]
+    for r in rows:
+        delta = (r["NDCG@10"] - base["NDCG@10"]) / max(base["NDCG@10"], 1e-9)
+        lines.append(
+            f"| {r['variant']} | "
+            + " | ".join(f"{r[k]:.4f}" for k in METRICS)
+            + f" | {delta:+.1%} | {r['seconds']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def ablation_plot(dataset: str, rows: Sequence[dict[str, Any]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    names = [r["variant"] for r in rows]
+    for offset, key in ((-0.2, "HR@10"), (0.2, "NDCG@10")):
+        ax.bar([i + offset for i in range(len(rows))], [r[key] for r in rows], width=0.4, label=key)
+    ax.set_xticks(range(len(rows)), names, rotation=20, fontsize=8)
+    ax.set_title(f"{dataset}: contribution of each source (TEST, PROTOCOL.md)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
