@@ -32,6 +32,14 @@ def _resolve_input(dataset: str, given: str | None) -> str | None:
 
 
 def _fresh_dir(path: str, overwrite: bool) -> None:
+    """Makes ``path`` an empty directory; remote (``gs://``) ones must not hold a finished run."""
+    if "://" in path:
+        from apache_beam.io.filesystems import FileSystems
+
+        marker = f"{path.rstrip('/')}/_SUCCESS"
+        if FileSystems.exists(marker) and not overwrite:
+            raise SystemExit(f"msrec: {path} holds a finished run; pass --overwrite or use a new directory")
+        return
     if os.path.exists(path) and os.listdir(path):
         if not overwrite:
             raise SystemExit(f"msrec: {path} is not empty; pass --overwrite to replace it")
@@ -60,6 +68,8 @@ def cmd_preprocess(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
     input_dir = _resolve_input(dataset.name, args.input)
     _fresh_dir(args.output, args.overwrite)
     if input_dir is None:
+        if "://" in args.output:
+            raise SystemExit("msrec: generate the synthetic data locally (msrec generate) and pass --input")
         input_dir = os.path.join(args.output, "raw")
         with progress.Bar("generate synthetic", synthetic.SyntheticSpec().num_interactions) as bar:
             synthetic.generate(input_dir, synthetic.SyntheticSpec(seed=args.seed), progress=bar.update)

@@ -161,3 +161,23 @@ def test_statistics_summary_and_plot(tiny_data):
     assert per_user["buckets"] == {"1": 1, "2-3": 3}
     assert "density 0.25000" in open(os.path.join(tiny_data, "statistics.txt")).read()
     assert open(os.path.join(tiny_data, "statistics.png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_new_dataset_is_onboarded_by_config_alone(tmp_path):
+    """docs/sources.md's worked example: TSV with ISO times and a ';' catalog with ',' lists."""
+    shop = os.path.join(os.path.dirname(__file__), "..", "testdata", "shop")
+    dataset = sources.load(os.path.join(shop, "shop.yaml"))
+    meta = pipeline.run(dataset, shop, str(tmp_path / "out"), config.DataConfig(), shards=1)
+    report = meta["sources"]["interactions"]
+    assert (report["read"], report["valid"], report["reasons"]) == (
+        10,
+        8,
+        {"bad_weight": 1, "missing_columns": 1},
+    )
+    assert (meta["users"], meta["evaluated_users"], meta["catalog_items"]) == (3, 2, 5)
+    # m1: p1 p2 | p3 (validation) | p4 (test); m2: p2 | p3 | p5; m3: p1 only (TRAIN)
+    assert open(paths.vocab_file(str(tmp_path / "out"), F.ITEM_VOCAB)).read().split() == ["p1", "p2"]
+    assert open(paths.vocab_file(str(tmp_path / "out"), F.CATEGORY_VOCAB)).read().split() == [
+        "kitchen",
+        "home",
+    ]
