@@ -15,6 +15,7 @@ import sys
 from typing import Sequence
 
 import msrec
+from msrec import config as msrec_config
 from msrec import progress
 
 DATA_ENV = "MSREC_DATA_DIR"
@@ -60,7 +61,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_preprocess(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
-    from msrec import config as msrec_config
     from msrec import sources
     from preprocessing import pipeline, synthetic
 
@@ -117,12 +117,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from trainer import artifacts, export
+    from trainer import artifacts, blessing, export
 
     model, config, data_dir = artifacts.load(args.model_dir, args.data)
-    path = export.export(model, data_dir, args.export_base, args.k or config.model.top_k)
+    card = {"config": msrec_config.to_dict(config), "data": _data_card(data_dir)}
+    tolerance = None if args.no_blessing else args.tolerance
+    try:
+        path = export.export(model, data_dir, args.export_base, args.k or config.model.top_k, card, tolerance)
+    except blessing.NotBlessed as err:
+        print(json.dumps({"rejected": err.comparison}), file=sys.stderr)
+        return 3
     print(json.dumps({"export": path}))
     return 0
+
+
+def _data_card(data_dir: str) -> dict:
+    """What the model card records of the data: where, which split, which versions."""
+    with open(os.path.join(data_dir, "metadata.json"), encoding="utf-8") as f:
+        meta = json.load(f)
+    keys = (
+        "dataset",
+        "test_split_sha256",
+        "feature_spec_version",
+        "users",
+        "catalog_items",
+        "train_interactions",
+    )
+    return {"data_dir": data_dir, **{k: meta.get(k) for k in keys}, "msrec_version": msrec.__version__}
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -160,8 +181,6 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def _experiment_config(args: argparse.Namespace):
-    from msrec import config as msrec_config
-
     return msrec_config.override(msrec_config.load(args.config or _dataset_config(args.dataset)), args.set)
 
 
@@ -278,6 +297,14 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--export-base", required=True, help="model base path; a new <version>/ is added")
     x.add_argument("--data", help="data directory (default: the one the model was trained on)")
     x.add_argument("--k", type=int, help="items returned per query (default: config model.top_k)")
+    x.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.02,
+        help="blessing: publish only if validation NDCG@10 beats MostPopular and is at most this "
+        "much (relative) below the published version's (default 0.02); else exit 3",
+    )
+    x.add_argument("--no-blessing", action="store_true", help="publish without the validation comparison")
 
     s = sub.add_parser(
         "serve",

@@ -30,7 +30,7 @@ import tensorflow_recommenders as tfrs
 
 from msrec import features as F
 from msrec import paths
-from trainer import compat, data, evaluate
+from trainer import blessing, compat, data, evaluate
 
 SIGNATURES = ("serving_default", "recommend_user", "query_embedding", "candidate_embedding")
 ITEM_IDS, SCORES, EMBEDDING = "item_ids", "scores", "embedding"
@@ -166,9 +166,19 @@ def next_version(export_base: str) -> int:
 
 
 def export(
-    model: tf.keras.Model, data_dir: str, export_base: str, k: int, card: dict[str, Any] | None = None
+    model: tf.keras.Model,
+    data_dir: str,
+    export_base: str,
+    k: int,
+    card: dict[str, Any] | None = None,
+    tolerance: float | None = None,
 ) -> str:
-    """Writes ``<export_base>/<version>/`` atomically; returns its path."""
+    """Writes ``<export_base>/<version>/`` atomically; returns its path.
+
+    Args:
+      tolerance: when set, bless first (``trainer.blessing``): an unblessed version
+        goes to ``<export_base>/rejected/`` and ``blessing.NotBlessed`` is raised.
+    """
     module = ServingModule(model, data_dir, k)
     version = next_version(export_base)
     final = paths.join(export_base, str(version))
@@ -178,12 +188,21 @@ def export(
     tf.saved_model.save(module, staging, signatures=signatures)
     write_warmup(staging, warmup_logs(module, signatures))
     report = gate(staging)
-    with tf.io.gfile.GFile(paths.join(staging, "assets.extra", "model_card.json"), "w") as f:
-        json.dump(
-            {"version": version, "top_k": module.k, "compatibility": report, **(card or {})},
-            f,
-            indent=2,
-            sort_keys=True,
+    card = {"version": version, "top_k": module.k, "compatibility": report, **(card or {})}
+    if tolerance is not None:
+        result = evaluate.evaluate(model, data_dir, "validation")
+        current = blessing.published(export_base)
+        card["validation"], card["validation_most_popular"] = result["model"], result["popularity"]
+        card["blessing"] = blessing.judge(
+            result["model"],
+            result["popularity"],
+            current[1].get("validation") if current else None,
+            tolerance,
         )
+    with tf.io.gfile.GFile(paths.join(staging, "assets.extra", "model_card.json"), "w") as f:
+        json.dump(card, f, indent=2, sort_keys=True)
+    if tolerance is not None and not card["blessing"]["blessed"]:
+        blessing.reject(staging, export_base, version)
+        raise blessing.NotBlessed(card["blessing"])
     tf.io.gfile.rename(staging, final)
     return final

@@ -85,3 +85,43 @@ def test_gate_refuses_python_ops_tf_serving_does_not_have(tmp_path):
     assert "EagerPyFunc" in compat.foreign_ops(compat.read_meta_graph(str(tmp_path / "1")))
     with pytest.raises(export.IncompatibleExport, match="EagerPyFunc"):
         export.gate(str(tmp_path / "1"))
+
+
+def test_judge_compares_with_most_popular_and_the_published_version():
+    from trainer import blessing
+
+    judge = lambda ours, popular, current: blessing.judge(
+        {"NDCG@10": ours}, {"NDCG@10": popular}, current and {"NDCG@10": current}, 0.05
+    )
+    assert judge(0.30, 0.10, None)["blessed"] is True
+    assert judge(0.30, 0.10, 0.31)["blessed"] is True  # within 5 % of the published 0.31
+    verdict = judge(0.28, 0.10, 0.31)
+    assert verdict["blessed"] is False and verdict["reasons"] == [
+        "worse than the published version beyond the tolerance"
+    ]
+    assert judge(0.09, 0.10, None)["reasons"] == ["does not beat MostPopular"]
+
+
+def test_a_worse_version_is_kept_under_rejected_and_not_published(version_dir, tiny_data, tmp_path):
+    import shutil
+
+    from trainer import blessing
+
+    base = tmp_path / "base"
+    shutil.copytree(version_dir, base / "1")
+    card_path = base / "1" / "assets.extra" / "model_card.json"
+    card = json.load(open(card_path))
+    card["validation"] = {"NDCG@10": 0.99}  # the published version was excellent
+    json.dump(card, open(card_path, "w"))
+    model, _, data_dir = load(os.path.join(os.path.dirname(os.path.dirname(version_dir)), "model"))
+    with pytest.raises(blessing.NotBlessed) as err:
+        export.export(model, data_dir, str(base), k=3, tolerance=0.02)
+    assert err.value.comparison["published"] == 0.99
+    assert sorted(os.listdir(base)) == ["1", "rejected"]
+    (rejected,) = os.listdir(base / "rejected")
+    assert (
+        json.load(open(base / "rejected" / rejected / "assets.extra" / "model_card.json"))["blessing"][
+            "blessed"
+        ]
+        is False
+    )
