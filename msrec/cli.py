@@ -335,7 +335,12 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--workdir", default="runs/demo", help="where the demo writes (replaced; default runs/demo)"
     )
-    d.add_argument("--epochs", type=int, help="training epochs (default: config)")
+    d.add_argument(
+        "--epochs",
+        type=int,
+        default=4,
+        help="training epochs (default 4: the demo's data needs no more; the config default is 8)",
+    )
     return p
 
 

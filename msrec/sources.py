@@ -47,6 +47,8 @@ class SourceSpec:
       category_flags: column -> category name, for 0/1 flag columns.
       attributes: profile columns (users) as ``(column, name)`` pairs, written as
         ``name=value``; YAML gives a list of header names or a column -> name map.
+      columns: how many columns a row of a headerless ``csv`` has (a header says it
+        itself); rows with fewer or more are dead-lettered.
     """
 
     path: str
@@ -58,6 +60,7 @@ class SourceSpec:
     list_delimiter: str = "|"
     category_flags: Mapping[Any, str] = dataclasses.field(default_factory=dict)
     attributes: tuple[tuple[Any, str], ...] = ()
+    columns: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -69,6 +69,15 @@ def _field(row: Any, column: Any, name: str) -> Any:
         raise BadRecord("missing_field", f"{name} (column {column!r})") from None
 
 
+def _optional(row: Any, spec: SourceSpec, name: str) -> Any:
+    """A mapped optional field; None when the config does not map it or a JSON row omits it."""
+    if name not in spec.fields:
+        return None
+    if isinstance(row, dict):
+        return row.get(spec.fields[name])
+    return _field(row, spec.fields[name], name)
+
+
 def _id(row: Any, spec: SourceSpec, name: str) -> str:
     value = str(_field(row, spec.fields[name], name)).strip()
     if not value:
@@ -124,18 +133,16 @@ def _interaction(row: Any, spec: SourceSpec) -> Interaction:
 
 
 def _item(row: Any, spec: SourceSpec) -> Item:
-    categories = ()
-    if "categories" in spec.fields:
-        categories = _values(_field(row, spec.fields["categories"], "categories"), spec)
+    categories = _values(_optional(row, spec, "categories"), spec)
     for column, name in spec.category_flags.items():
         flag = str(_field(row, column, f"category flag {name}")).strip()
         if flag not in ("0", "1"):
             raise BadRecord("bad_flag", f"{name}={flag!r}")
         if flag == "1":
             categories += (name,)
-    tags = _values(_field(row, spec.fields["tags"], "tags"), spec) if "tags" in spec.fields else ()
-    title = str(_field(row, spec.fields["title"], "title")) if "title" in spec.fields else ""
-    return Item(_id(row, spec, "item_id"), categories, tags, tokenize(title))
+    tags = _values(_optional(row, spec, "tags"), spec)
+    title = _optional(row, spec, "title")
+    return Item(_id(row, spec, "item_id"), categories, tags, tokenize(str(title or "")))
 
 
 def _user(row: Any, spec: SourceSpec) -> User:
@@ -174,11 +181,9 @@ def parse_row(kind: str, spec: SourceSpec, line: str, header: Sequence[str] | No
             raise BadRecord("bad_json", "not an object")
     else:
         columns = split_columns(line, spec)
-        if header is not None:
-            if len(columns) != len(header):
-                reason = "missing_columns" if len(columns) < len(header) else "extra_columns"
-                raise BadRecord(reason, f"{len(columns)} columns, header has {len(header)}")
-            row = dict(zip(header, columns, strict=True))
-        else:
-            row = columns
+        expected = len(header) if header is not None else spec.columns
+        if expected is not None and len(columns) != expected:
+            reason = "missing_columns" if len(columns) < expected else "extra_columns"
+            raise BadRecord(reason, f"{len(columns)} columns, expected {expected}")
+        row = dict(zip(header, columns, strict=True)) if header is not None else columns
     return _BUILDERS[kind](row, spec)

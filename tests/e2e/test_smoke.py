@@ -27,7 +27,7 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     paths = {k: str(root / k) for k in ("data", "model", "export")}
     assert cli.main(["preprocess", "--dataset", "synthetic", "--output", paths["data"]]) == 0
-    assert cli.main(["train", "--data", paths["data"], "--model-dir", paths["model"]]) == 0
+    assert cli.main(["train", "--data", paths["data"], "--model-dir", paths["model"], "--epochs", "4"]) == 0
     assert cli.main(["evaluate", "--model-dir", paths["model"], "--output", str(root / "metrics.json")]) == 0
     assert cli.main(["export", "--model-dir", paths["model"], "--export-base", paths["export"]]) == 0
     paths["metrics"] = str(root / "metrics.json")

@@ -72,3 +72,13 @@ def test_movielens_genre_flags_become_categories():
 def test_user_attributes_are_name_value_pairs():
     user = records.parse_row("users", ML.source("users"), "1|24|M|technician|85711", None)
     assert user == records.User("1", ("age=24", "gender=M", "occupation=technician"))
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [("1|24|M|technician", "missing_columns"), ("1|24|M|technician|85711|extra", "extra_columns")],
+)
+def test_headerless_rows_are_checked_against_the_declared_column_count(line, reason):
+    with pytest.raises(BadRecord) as err:
+        records.parse_row("users", ML.source("users"), line, None)
+    assert err.value.reason == reason
