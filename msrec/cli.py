@@ -73,7 +73,8 @@ def cmd_preprocess(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
         input_dir = os.path.join(args.output, "raw")
         with progress.Bar("generate synthetic", synthetic.SyntheticSpec().num_interactions) as bar:
             synthetic.generate(input_dir, synthetic.SyntheticSpec(seed=args.seed), progress=bar.update)
-    data = msrec_config.override(msrec_config.load(args.data_config), args.set).data
+    defaults = args.data_config or _dataset_config(dataset.name)  # the dataset's documented overrides
+    data = msrec_config.override(msrec_config.load(defaults), args.set).data
     print(f"msrec preprocess: {dataset.name} from {input_dir} -> {args.output}", flush=True)
     metadata = pipeline.run(
         dataset, input_dir, args.output, data, beam_args, args.num_shards, args.max_bad_fraction

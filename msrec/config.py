@@ -27,12 +27,21 @@ class DataConfig:
       min_item_count: items seen fewer times in TRAIN fall into the OOV bucket.
       min_user_count: the same for users.
       cooccurrence_window: positions either side in which two TRAIN items co-occur.
+      history_mode: what a TRAIN example's history holds: ``prefix``, the user's TRAIN
+        items before the target (sequences with time); ``others``, all of the user's
+        other TRAIN items (data without time, where order is a hash and a prefix is a
+        random subset unlike the held-out examples' full histories).
     """
 
     lengths: features.Lengths = features.Lengths()
     min_item_count: int = 1
     min_user_count: int = 1
     cooccurrence_window: int = 5
+    history_mode: str = "prefix"
+
+    def __post_init__(self):
+        if self.history_mode not in ("prefix", "others"):
+            raise ValueError(f"data.history_mode must be 'prefix' or 'others', not {self.history_mode!r}")
 
 
 @dataclasses.dataclass(frozen=True)

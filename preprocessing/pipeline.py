@@ -124,7 +124,7 @@ def build(
         | "JoinFriends" >> beam.CoGroupByKey()
         | "WithFriends" >> beam.FlatMap(sequences.with_friends)
     )
-    examples = joined | "Examples" >> sequences.BuildExamples(lengths.history)
+    examples = joined | "Examples" >> sequences.BuildExamples(lengths.history, data.history_mode)
     encoder = lambda features: encode.EncodeExamples(features, items, users, neighbors)
     counts = []
     for name in paths.SPLITS:

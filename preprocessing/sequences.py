@@ -43,18 +43,22 @@ def friend_features(friends: Sequence[tuple[str, float]]) -> dict[str, list]:
 
 
 def examples(
-    timeline: Timeline, history_length: int, friends: Sequence[tuple[str, float]] = ()
+    timeline: Timeline,
+    history_length: int,
+    friends: Sequence[tuple[str, float]] = (),
+    mode: str = "prefix",
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yields ``(split, values)`` for every example of one user."""
-    for split, values in _examples(timeline, history_length):
+    """Yields ``(split, values)`` for every example of one user (``mode``: see DataConfig)."""
+    for split, values in _examples(timeline, history_length, mode):
         values.update(friend_features(friends))
         yield split, values
 
 
-def _examples(timeline: Timeline, history_length: int) -> Iterator[tuple[str, dict[str, Any]]]:
+def _examples(timeline: Timeline, history_length: int, mode: str) -> Iterator[tuple[str, dict[str, Any]]]:
     train = timeline.train
     for position, target in enumerate(train):
-        yield "train", _example(timeline.user, train[:position], target, history_length)
+        history = train[:position] if mode == "prefix" else train[:position] + train[position + 1 :]
+        yield "train", _example(timeline.user, history, target, history_length)
     seen = [it.item for it in train]
     if timeline.validation is not None:
         values = _example(timeline.user, train, timeline.validation, history_length)
@@ -87,16 +91,16 @@ def with_friends(joined: tuple[str, dict]) -> Iterator[tuple[Timeline, list[tupl
 class BuildExamples(beam.PTransform):
     """``(Timeline, friends)`` -> tagged outputs ``train``, ``validation``, ``test`` of value dicts."""
 
-    def __init__(self, history_length: int):
+    def __init__(self, history_length: int, mode: str = "prefix"):
         super().__init__()
-        self._length = history_length
+        self._length, self._mode = history_length, mode
 
     def expand(self, timelines):
-        length = self._length
+        length, mode = self._length, self._mode
 
         def tag(timeline_friends):
             timeline, friends = timeline_friends
-            for split, values in examples(timeline, length, friends):
+            for split, values in examples(timeline, length, friends, mode):
                 yield beam.pvalue.TaggedOutput(split, values)
 
         return timelines | "Examples" >> beam.FlatMap(tag).with_outputs("train", "validation", "test")

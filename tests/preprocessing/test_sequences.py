@@ -68,3 +68,10 @@ def test_every_example_of_a_user_carries_their_friends():
     for _, values in sequences.examples(TIMELINE, 10, friends):
         assert values[F.FRIEND_IDS] == ["f1", "f2"] and values[F.FRIEND_WEIGHTS] == [3.0, 1.0]
     assert sequences.latest_state(TIMELINE, 10)[F.FRIEND_IDS] == []
+
+
+def test_others_mode_gives_each_train_example_all_other_train_items():
+    train = [values for split, values in sequences.examples(TIMELINE, 10, mode="others") if split == "train"]
+    assert [e[F.HISTORY_ITEM_IDS] for e in train] == [["i3", "i2"], ["i3", "i1"], ["i2", "i1"]]
+    (test,) = [v for s, v in sequences.examples(TIMELINE, 10, mode="others") if s == "test"]
+    assert test[F.HISTORY_ITEM_IDS] == ["i4", "i3", "i2", "i1"]  # held-out examples are unchanged
