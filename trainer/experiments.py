@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import time
 from typing import Any, Callable, Sequence
 
 from msrec import config as msrec_config
@@ -47,15 +46,27 @@ def prepare(dataset: str, input_dir: str | None, workdir: str, data: msrec_confi
     return data_dir
 
 
+def finished(model_dir: str, config: msrec_config.Config) -> float | None:
+    """The training seconds of a finished run of exactly ``config`` in ``model_dir``, else None."""
+    try:
+        with open(paths.model_config(model_dir), encoding="utf-8") as f:
+            same = json.load(f) == msrec_config.to_dict(config)
+        with open(paths.model_run(model_dir), encoding="utf-8") as f:
+            return json.load(f)["seconds"] if same else None
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def train_and_test(config: msrec_config.Config, data_dir: str, model_dir: str) -> dict[str, Any]:
-    """One training run and its TEST metrics (with MostPopular beside them)."""
+    """One training run (reused if ``model_dir`` has a finished run of this config) and its TEST metrics."""
     from trainer import artifacts, evaluate, task
 
-    started = time.time()
-    task.run(config, data_dir, model_dir, verbose=0)
+    seconds = finished(model_dir, config)
+    if seconds is None:
+        seconds = task.run(config, data_dir, model_dir, verbose=0)["seconds"]
     model, _, _ = artifacts.load(model_dir)
     result = evaluate.evaluate(model, data_dir, "test")
-    result["seconds"] = round(time.time() - started, 1)
+    result["seconds"] = seconds
     return result
 
 
@@ -111,8 +122,13 @@ def ablation(
     data_dir = prepare(dataset, input_dir, workdir, config.data)
     rows = []
     for name, parts in ABLATION:
-        variant = msrec_config.override(config, [f"model.sources={','.join(parts)}"])
-        result = train_and_test(variant, data_dir, os.path.join(workdir, "ablation-" + "-".join(parts)))
+        # Seed 0 throughout, so the full variant is the benchmark's first run and is reused from it.
+        variant = msrec_config.override(config, [f"model.sources={','.join(parts)}", "train.seed=0"])
+        model_dir = os.path.join(workdir, "ablation-" + "-".join(parts))
+        seed0 = os.path.join(workdir, "model-seed0")
+        result = train_and_test(
+            variant, data_dir, seed0 if finished(seed0, variant) is not None else model_dir
+        )
         rows.append(
             {"variant": name, "sources": list(parts), **result["model"], "seconds": result["seconds"]}
         )
