@@ -1,0 +1,290 @@
+"""Preprocessing benchmark: the Beam pipeline on the DirectRunner against a single-process pandas reference.
+
+For each size it generates the synthetic dataset once (users = size / 40, items = max(600, size / 50)),
+then runs, each in its own measured child process (wall time, peak memory, see ``bench/common.py``):
+``msrec preprocess`` once per DirectRunner mode, and ``common.reference``, a pandas computation of the
+same split and features. It checks that the reference's test-split fingerprint, train-example count and TRAIN
+vocabularies equal the pipeline's, prints a markdown table, writes a log-log scaling plot and replaces the
+"## Preprocessing" section of ``--docs``.
+
+    python bench/preprocess.py --sizes 100000,1000000,10000000 --modes in_memory,multi_processing
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import pathlib
+import shutil
+import sys
+import tempfile
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+
+import common  # noqa: E402
+
+from preprocessing import synthetic  # noqa: E402 - numpy only; ``split`` (Beam) is imported when needed
+
+OUTPUTS = ("dead_letter", "vocab", "train", "validation", "test", "users", "candidates", "stats.json")
+
+
+@dataclasses.dataclass
+class Row:
+    size: int
+    mode: str  # a DirectRunner mode, or "pandas"
+    run: common.Measured
+    pipeline_seconds: float | None = None  # inside the process, without interpreter and import start-up
+    note: str = ""
+
+    @property
+    def events_per_second(self) -> float:
+        return self.size / self.run.seconds if self.run.ok else float("nan")
+
+
+def spec_for(size: int) -> synthetic.SyntheticSpec:
+    return synthetic.SyntheticSpec(
+        num_users=size // 40, num_items=max(600, size // 50), num_interactions=size
+    )
+
+
+def beam_command(mode: str, raw: str, out: str, workers: int) -> list[str]:
+    command = [common.PYTHON, "-m", "msrec.cli", "preprocess", "--dataset", "synthetic", "--input", raw]
+    command += ["--output", out, f"--direct_running_mode={mode}"]
+    return command + ([f"--direct_num_workers={workers}"] if mode != "in_memory" else [])
+
+
+def stage_reached(out: str) -> str:
+    """What a killed pipeline had written: finished outputs, and those still in Beam's temp dirs."""
+    done, writing = [], []
+    for name in OUTPUTS:
+        path = pathlib.Path(out, name)
+        if not path.exists():
+            continue
+        files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+        (writing if files and all("beam-temp" in str(p) for p in files) else done).append(name)
+    if not done and not writing:
+        return "nothing written yet (still reading, splitting or grouping)"
+    return "; ".join(
+        f"{what}: {', '.join(names)}" for what, names in (("done", done), ("writing", writing)) if names
+    )
+
+
+def checks(ref_dir: str, beam_dir: str) -> tuple[bool, str]:
+    """Compares the reference's split fingerprint, example counts and TRAIN vocabularies with Beam's."""
+    from preprocessing import split
+
+    ref = json.loads(pathlib.Path(ref_dir, "reference.json").read_text())
+    meta = json.loads(pathlib.Path(beam_dir, "metadata.json").read_text())
+    lines = pathlib.Path(ref_dir, "test_lines.txt").read_text().splitlines(keepends=True)
+    found = {"test_split_sha256": (split.fingerprint(lines), meta["test_split_sha256"])}
+    for key in ("train_examples", "validation_examples", "test_examples", "users", "catalog_items"):
+        found[key] = (ref[key], meta[key])
+    for name in ("vocab/item_id.txt", "vocab/user_id.txt", "item_counts.txt"):
+        ref_lines, beam_lines = (pathlib.Path(d, name).read_text().split() for d in (ref_dir, beam_dir))
+        found[name] = ("same" if ref_lines == beam_lines else "DIFFERENT", "same")
+    report = "\n".join(f"  {key}: pandas {a}  beam {b}" for key, (a, b) in found.items())
+    return all(a == b for a, b in found.values()), report
+
+
+def bench_size(size: int, args: argparse.Namespace, workdir: str) -> list[Row]:
+    base = os.path.join(workdir, f"n{size}")
+    raw, limit = os.path.join(base, "raw"), args.memory_limit_gb * 1024
+    spec = spec_for(size)
+    print(f"{size:,} interactions: generating {spec.num_users:,} users, {spec.num_items:,} items", flush=True)
+    synthetic.generate(raw, spec)
+    ref_dir = os.path.join(base, "pandas")
+    command = [common.PYTHON, str(REPO / "bench" / "preprocess.py"), "--reference", raw, ref_dir]
+    run = common.run_measured(command, ref_dir + ".log", args.timeout_minutes * 60, limit)
+    ref_ok = run.ok
+    seconds = json.loads(pathlib.Path(ref_dir, "reference.json").read_text())["seconds"] if ref_ok else None
+    note = run.stopped or ("" if ref_ok else f"failed (exit {run.returncode}), see the log")
+    rows, check_report = [Row(size, "pandas", run, seconds, note)], ""
+    print(f"  pandas: {run.seconds:.1f} s, peak {run.peak_mb:.0f} MB {note}", flush=True)
+    for mode in args.modes:
+        out = os.path.join(base, mode)
+        command = beam_command(mode, raw, out, args.workers)
+        run = common.run_measured(command, out + ".log", args.timeout_minutes * 60, limit)
+        row = Row(size, mode, run)
+        if run.ok:
+            row.pipeline_seconds = json.loads(pathlib.Path(out, "metadata.json").read_text())["seconds"]
+            if ref_ok:
+                same, report = checks(ref_dir, out)
+                row.note = "outputs match pandas" if same else "OUTPUTS DIFFER from pandas"
+                check_report += f"{mode} vs pandas at {size:,}:\n{report}\n"
+        elif run.stopped:
+            row.note = f"{run.stopped}; reached: {stage_reached(out)}"
+        else:
+            row.note = f"failed (exit {run.returncode}), see the log"
+            print(common.log_tail(out + ".log"), file=sys.stderr)
+        print(f"  {mode}: {run.seconds:.1f} s, peak {run.peak_mb:.0f} MB {row.note}", flush=True)
+        rows.append(row)
+    print(check_report, end="", flush=True)
+    if not args.keep:
+        shutil.rmtree(base, ignore_errors=True)
+    return rows
+
+
+def exponents(rows: list[Row]) -> dict[str, str]:
+    """Per mode, d log(seconds) / d log(size) between consecutive finished sizes: 1.0 is linear."""
+    result = {}
+    for mode in dict.fromkeys(r.mode for r in rows):
+        done = [r for r in rows if r.mode == mode and r.run.ok]
+        slopes = [
+            math.log(b.run.seconds / a.run.seconds) / math.log(b.size / a.size)
+            for a, b in zip(done, done[1:], strict=False)
+        ]
+        result[mode] = ", ".join(f"{s:.2f}" for s in slopes) or "-"
+    return result
+
+
+def headline(rows: list[Row]) -> str:
+    """The wall-time ratios to pandas at 1 million interactions, or else at the largest size with both."""
+    pandas = {r.size: r.run.seconds for r in rows if r.mode == "pandas" and r.run.ok}
+    beam = [r for r in rows if r.mode != "pandas" and r.size in pandas]
+    sizes = [r.size for r in beam if r.run.ok]
+    size = 1_000_000 if 1_000_000 in pandas and beam else max(sizes, default=None)
+    ratios = [
+        f"{r.mode} {r.run.seconds / pandas[r.size]:.1f}x" if r.run.ok else f"{r.mode} did not finish"
+        for r in beam
+        if r.size == size
+    ]
+    return f"at {size:,} interactions, {', '.join(ratios)}" if ratios else "no size where both finished"
+
+
+def table(rows: list[Row]) -> str:
+    pandas = {r.size: r.run.seconds for r in rows if r.mode == "pandas" and r.run.ok}
+    lines = [
+        "| interactions | mode | wall s | pipeline s | events/s | peak RSS, tree | largest process "
+        "| wall / pandas | note |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        wall = f"{r.run.seconds:.1f}" if r.run.ok else f"> {r.run.seconds:.0f}"
+        ratio = f"{r.run.seconds / pandas[r.size]:.1f}x" if r.run.ok and r.size in pandas else "-"
+        inner = f"{r.pipeline_seconds:.1f}" if r.pipeline_seconds is not None else "-"
+        rate = f"{r.events_per_second:,.0f}" if r.run.ok else "-"
+        largest = f"{r.run.process_peak_mb:,.0f} MB" if r.run.process_peak_mb else "-"
+        lines.append(
+            f"| {r.size:,} | {r.mode} | {wall} | {inner} | {rate} | {r.run.peak_mb:,.0f} MB | {largest} "
+            f"| {ratio} | {r.note} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: list[Row], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for n, mode in enumerate(dict.fromkeys(r.mode for r in rows)):
+        done = [r for r in rows if r.mode == mode and r.run.ok]
+        axis.plot([r.size for r in done], [r.run.seconds for r in done], "o-", color=f"C{n}", label=mode)
+        for r in (r for r in rows if r.mode == mode and not r.run.ok):
+            axis.plot([r.size], [r.run.seconds], "^", color=f"C{n}", mfc="none", ms=10)
+            axis.annotate(
+                "stopped", (r.size, r.run.seconds), fontsize=7, xytext=(5, 0), textcoords="offset points"
+            )
+    sizes = sorted({r.size for r in rows})
+    first = min((r for r in rows if r.run.ok), key=lambda r: (r.size, r.run.seconds), default=None)
+    if first and len(sizes) > 1:
+        linear = [first.run.seconds * s / first.size for s in sizes]
+        axis.plot(sizes, linear, ":", color="grey", label="slope 1 (linear)")
+    axis.set(xscale="log", yscale="log", xlabel="interactions", ylabel="wall seconds (process)")
+    axis.grid(alpha=0.3, which="both")
+    axis.margins(x=0.12)
+    axis.legend(fontsize=8)
+    axis.set_title("msrec preprocess (DirectRunner) vs a single-process pandas reference", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+SECTION = """Each row is one child process: `msrec preprocess --dataset synthetic --input RAW
+--direct_running_mode=MODE` (`--direct_num_workers={workers}` for the multi-worker modes), or
+`bench/preprocess.py --reference RAW OUT` (`reference` in `bench/common.py`), a single-process
+pandas/numpy computation of the same split (PROTOCOL.md), TRAIN vocabularies, histories, item co-occurrence
+and social graphs, with every example written to parquet. Synthetic data: users = interactions / 40,
+items = max(600, interactions / 50), seed 0; generation is not timed.
+
+- *wall s*: the whole process, interpreter and imports included (what a user waits for); *pipeline s*: the
+  `seconds` the process reports itself (Beam: `metadata.json`, from building the pipeline to its end).
+- *events/s*: interactions read / wall seconds. *wall / pandas*: the goal is at most 3x at 1 million;
+  reached: {headline} the pandas wall time.
+- *peak RSS, tree*: the summed resident memory of the process and all its children, sampled every
+  {sample} s (for multi_processing this includes the SDK worker processes; shared pages count once per
+  process). *largest process*: `/usr/bin/time -v`'s maximum resident set size of a single process.
+- Runs are stopped after {timeout:g} min or above {limit} GiB of tree memory; a stopped row says which
+  outputs the pipeline had finished and which it was still writing.
+- Growth exponent (d log seconds / d log interactions between consecutive sizes; 1.0 is linear): {exponents}.
+- Not in the reference: the content and profile vocabularies and the per-example item-content lookup
+  (tables of at most items / users rows); it writes snappy parquet with dictionary-encoded ids where the
+  pipeline writes GZIP tf.Examples. Test-split fingerprint, example counts and TRAIN vocabularies: {check}.
+
+{table}
+
+![preprocessing scaling]({plot})
+"""
+
+
+def write_docs(rows: list[Row], args: argparse.Namespace, check: str) -> None:
+    os.makedirs(args.plot_dir, exist_ok=True)
+    png = os.path.join(args.plot_dir, "preprocessing_scaling.png")
+    plot(rows, png)
+    modes = exponents(rows)
+    body = f"```\n{args.command}\n```\n\n{common.machine()}\n\n" + SECTION.format(
+        workers=args.workers, sample=common.SAMPLE_SECONDS, timeout=args.timeout_minutes,
+        limit=args.memory_limit_gb, exponents="; ".join(f"{m} {e}" for m, e in modes.items()),
+        check=check, table=table(rows), plot=common.relative_link(png, args.docs), headline=headline(rows),
+    )  # fmt: skip
+    common.write_section(args.docs, "Preprocessing", body)
+    print(f"wrote {args.docs} and {png}", file=sys.stderr)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ints = lambda text: [int(x) for x in text.split(",")]  # noqa: E731
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", type=ints, default=[100_000, 1_000_000, 10_000_000])
+    p.add_argument("--modes", type=lambda t: t.split(","), default=["in_memory", "multi_processing"])
+    nproc = len(os.sched_getaffinity(0))
+    p.add_argument("--workers", type=int, default=nproc, help="direct_num_workers (default: nproc)")
+    p.add_argument("--timeout-minutes", type=float, default=30.0, help="per run")
+    default_limit = round(common.memory_total_mb() / 1024 / 2, 1)
+    p.add_argument("--memory-limit-gb", type=float, default=default_limit, help="per run (default: RAM / 2)")
+    p.add_argument("--workdir", help="where data and outputs go (default: a temporary directory)")
+    p.add_argument("--keep", action="store_true", help="keep each size's data and outputs")
+    p.add_argument("--docs", default=str(REPO / "docs" / "benchmarks.md"))
+    p.add_argument("--plot-dir", default=str(REPO / "docs"))
+    p.add_argument("--reference", nargs=2, metavar=("RAW", "OUT"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.command = common.command_line("preprocess.py", argv)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.reference:  # the child process of the pandas rows
+        common.reference(*args.reference)
+        return 0
+    workdir = args.workdir or tempfile.mkdtemp(prefix="msrec-bench-preprocess-")
+    rows = []
+    try:
+        for size in args.sizes:
+            rows += bench_size(size, args, workdir)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    notes = {r.note for r in rows if r.mode != "pandas" and r.run.ok}
+    same = notes == {"outputs match pandas"}
+    check = "every finished run matches the reference's" if same else ", ".join(sorted(notes))
+    print(table(rows))
+    write_docs(rows, args, check or "no finished run to compare")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
