@@ -330,6 +330,31 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--k", type=int, default=10, help="how many items to print (default 10)")
     r.add_argument("--rest", action="store_true", help="use the REST API instead of gRPC")
 
+    experiments = (
+        ("benchmark", "preprocess -> train -> evaluate TEST over seeds, as in docs/results.md"),
+        ("ablation", "train and evaluate each combination of sources, as docs/ablation-*"),
+    )
+    for name, helptext in experiments:
+        x = sub.add_parser(name, help=helptext)
+        x.add_argument(
+            "--dataset", required=True, help="synthetic, movielens-100k, lastfm-2k or a sources YAML"
+        )
+        x.add_argument("--input", help=f"raw data directory (default ${DATA_ENV}/<dataset>)")
+        x.add_argument("--workdir", help="where data and models go (default runs/<command>/<dataset>)")
+        x.add_argument(
+            "--config", help="config file (default: msrec/presets/<dataset>.model.yaml if shipped)"
+        )
+        x.add_argument(
+            "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value"
+        )
+        if name == "benchmark":
+            x.add_argument("--seeds", type=int, default=3, help="training seeds (default 3)")
+            x.add_argument("--output", required=True, help="result JSON (key 'test': mean over seeds)")
+        else:
+            x.add_argument(
+                "--output-dir", default="docs", help="where the table, JSON and PNG go (default docs)"
+            )
+
     d = sub.add_parser(
         "demo", help="generate -> preprocess -> train -> evaluate -> export -> serve -> recommend"
     )

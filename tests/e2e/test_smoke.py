@@ -5,6 +5,7 @@ as its own process on a free port, and checks the served top-K against the model
 computed in this process.
 """
 
+import glob
 import json
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 
 from msrec import cli
 from msrec import features as F
-from serving.client import GrpcClient
+from serving.client import GrpcClient, RestClient
 from tests.serving.tiny_model import pick_unused_port
 from trainer import artifacts, data, evaluate
 
@@ -36,7 +37,7 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(run):
-    port = pick_unused_port()
+    port, rest_port = pick_unused_port(), pick_unused_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -44,6 +45,7 @@ def server(run):
             "msrec.cli",
             "serve",
             f"--port={port}",
+            f"--rest_api_port={rest_port}",
             "--model_name=msrec",
             f"--model_base_path={run['export']}",
             "--file_system_poll_wait_seconds=0",
@@ -52,7 +54,7 @@ def server(run):
     client = GrpcClient(f"127.0.0.1:{port}", "msrec", timeout=30)
     try:
         client.wait_until_ready(timeout=120)
-        client.port = port
+        client.port, client.rest_port = port, rest_port
         yield client
     finally:
         client.close()
@@ -111,3 +113,44 @@ def test_recommend_user_excludes_what_the_user_already_had(run, server, capsys):
         == 0
     )
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["item_ids"] == recommended[:5]
+
+
+def test_rest_and_the_batch_job_return_what_grpc_returns(run, server, tmp_path):
+    data_dir = artifacts.read_run(run["model"])["data_dir"]
+    features = F.select(data.contract(data_dir), F.QUERY)
+    held_out = {k: v.numpy() for k, v in next(iter(data.dataset(data_dir, "test", features, 8))).items()}
+    users = [u.decode() for u in held_out[F.USER_ID]]
+    with RestClient(f"127.0.0.1:{server.rest_port}", "msrec", timeout=30) as rest:
+        for signature, inputs in (
+            ("serving_default", held_out),
+            ("recommend_user", {F.USER_ID: np.array(users, dtype=object)}),
+        ):
+            by_grpc, by_rest = server.predict(inputs, signature), rest.predict(inputs, signature)
+            assert by_rest["item_ids"].tolist() == by_grpc["item_ids"].tolist()
+            np.testing.assert_allclose(by_rest["scores"], by_grpc["scores"], atol=1e-5)
+    (tmp_path / "users.txt").write_text("\n".join(users) + "\n")
+    out = str(tmp_path / "predictions")
+    assert (
+        cli.main(
+            [
+                "batch-predict",
+                "--model",
+                run["export"],
+                "--input",
+                str(tmp_path / "users.txt"),
+                "--output",
+                out,
+            ]
+        )
+        == 0
+    )
+    rows = {
+        r["user_id"]: r
+        for p in sorted(glob.glob(out + "-*.jsonl"))
+        if "dead_letter" not in p
+        for r in map(json.loads, open(p))
+    }
+    expected = server.predict({F.USER_ID: np.array(users, dtype=object)}, "recommend_user")
+    for row, user in enumerate(users):
+        assert rows[user]["item_ids"] == [i.decode() for i in expected["item_ids"][row]]
+        np.testing.assert_allclose(rows[user]["scores"], expected["scores"][row], atol=1e-5)
