@@ -125,3 +125,40 @@ def test_a_worse_version_is_kept_under_rejected_and_not_published(version_dir, t
         ]
         is False
     )
+
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "..", "golden", "serving_signatures.json")
+
+
+def signature_metadata(path, k):
+    """Each signature's inputs and outputs as (dtype, shape); the baked-in top-K written as "K"."""
+    from serving.servable import read_meta_graph
+
+    out = {}
+    for name, sig in sorted(read_meta_graph(path).signature_def.items()):
+        if name.startswith("__"):
+            continue
+        side = lambda infos: {  # noqa: E731
+            alias: [
+                tf.dtypes.as_dtype(info.dtype).name,
+                ["K" if d.size == k and i == 1 else d.size for i, d in enumerate(info.tensor_shape.dim)],
+            ]
+            for alias, info in sorted(infos.items())
+        }
+        out[name] = {"method": sig.method_name, "inputs": side(sig.inputs), "outputs": side(sig.outputs)}
+    return out
+
+
+@pytest.mark.parametrize("dataset", ["synthetic", "movielens-100k", "lastfm-2k"])
+def test_serving_signatures_match_the_golden_file(version_dir, dataset):
+    """The served contract of every built-in dataset's model; a change here breaks clients."""
+    import importlib.resources
+
+    from msrec import features as F
+
+    override = importlib.resources.files("msrec").joinpath("presets", f"{dataset}.model.yaml")
+    cfg = config.load(str(override)) if override.is_file() else config.Config()
+    # Signatures derive from the feature contract alone; each dataset's resolved contract is the tiny one's.
+    assert F.contract(cfg.data.lengths) == F.contract(config.Config().data.lengths)
+    golden = json.load(open(GOLDEN))
+    assert signature_metadata(version_dir, 3) == golden
