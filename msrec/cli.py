@@ -32,6 +32,12 @@ def _resolve_input(dataset: str, given: str | None) -> str | None:
     raise SystemExit(f"msrec: no input for {dataset!r}: pass --input DIR or set ${DATA_ENV}")
 
 
+def _write_json(path: str, value: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2)
+
+
 def _fresh_dir(path: str, overwrite: bool) -> None:
     """Makes ``path`` an empty directory; remote (``gs://``) ones must not hold a finished run."""
     if "://" in path:
@@ -110,9 +116,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "catalog_items": result["catalog_items"],
         "popularity": result["popularity"],
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
+    _write_json(args.output, report)
     progress.print_metrics({"msrec": result["model"], "MostPopular": result["popularity"]})
     return 0
 
@@ -200,9 +204,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     result = experiments.benchmark(
         args.dataset, _resolve_input(args.dataset, args.input), workdir, _experiment_config(args), args.seeds
     )
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
+    _write_json(args.output, result)
     progress.print_metrics({"msrec (mean)": result["test"], "MostPopular": result["popularity"]})
     return 0
 
@@ -216,8 +218,7 @@ def cmd_ablation(args: argparse.Namespace) -> int:
     )
     os.makedirs(args.output_dir, exist_ok=True)
     stem = os.path.join(args.output_dir, f"ablation-{args.dataset}")
-    with open(stem + ".json", "w", encoding="utf-8") as f:
-        json.dump(rows, f, indent=2)
+    _write_json(stem + ".json", rows)
     with open(stem + ".md", "w", encoding="utf-8") as f:
         f.write(experiments.ablation_markdown(args.dataset, rows))
     experiments.ablation_plot(args.dataset, rows, stem + ".png")

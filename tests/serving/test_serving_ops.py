@@ -5,21 +5,11 @@ import pytest
 from tensorflow_serving.apis import get_model_status_pb2
 
 from serving.server import ModelServer
-
-# isort: off
-import tensorflow as tf  # after `serving`, which selects Keras 2 before TensorFlow loads
-
-# isort: on
+from tests.serving.tiny_model import save_python_op_model
 
 
 def test_a_model_with_python_ops_is_refused_at_load(tmp_path):
-    class Module(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
-        def serve(self, x):
-            return {"y": tf.py_function(lambda v: v * 2, [x], tf.float32)}
-
-    module = Module()
-    tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serve})
+    save_python_op_model(str(tmp_path / "1"))
     server = ModelServer("pyfunc", str(tmp_path), port=0, poll_seconds=0)
     with pytest.raises(RuntimeError) as err:
         server.start()

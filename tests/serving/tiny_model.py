@@ -103,3 +103,15 @@ def request_inputs() -> dict:
         "user_id": ["alice", "dave"],
         "history": [["item_b", "item_c", ""], ["", "", ""]],
     }
+
+
+def save_python_op_model(path: str) -> None:
+    """A SavedModel whose signature needs a Python op (EagerPyFunc), which TF Serving lacks."""
+
+    class Module(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def serve(self, x):
+            return {"y": tf.py_function(lambda v: v * 2, [x], tf.float32)}
+
+    module = Module()
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})

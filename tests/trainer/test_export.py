@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from msrec import config
+from tests.serving.tiny_model import save_python_op_model
 from trainer import compat, export, task
 from trainer.artifacts import load
 
@@ -75,13 +76,7 @@ def test_gate_catches_a_tampered_warmup_response(version_dir, tmp_path):
 
 
 def test_gate_refuses_python_ops_tf_serving_does_not_have(tmp_path):
-    class Module(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
-        def serve(self, x):
-            return {"y": tf.py_function(lambda v: v * 2, [x], tf.float32)}
-
-    module = Module()
-    tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serve})
+    save_python_op_model(str(tmp_path / "1"))
     assert "EagerPyFunc" in compat.foreign_ops(compat.read_meta_graph(str(tmp_path / "1")))
     with pytest.raises(export.IncompatibleExport, match="EagerPyFunc"):
         export.gate(str(tmp_path / "1"))
