@@ -4,8 +4,14 @@ Signatures (every input and output has batch dimension 0; names are stable):
 
 * ``serving_default``: the query features of the contract -> ``item_ids`` and
   ``scores``, top-K over the whole catalog;
+* ``recommend_excluding``: the same plus ``exclude_item_ids`` ``[B, L]`` (padded
+  with ``""``), items the caller does not want back;
 * ``recommend_user``: ``user_id`` -> top-K, the user's latest features looked up
-  in tables inside the model, the user's known items excluded;
+  in tables inside the model, the user's known items excluded; an unknown user
+  gets the TRAIN-popularity top-K (scores are popularity shares);
+* ``recommend_user_with_recent``: ``user_id`` and ``recent_item_ids`` ``[B, L]``
+  (most recent first, padded): events the tables do not know yet are put in front
+  of the stored history (time gap 0, weight 1) and excluded too;
 * ``query_embedding`` / ``candidate_embedding``: -> ``embedding``, for users who
   bring their own ANN index.
 
@@ -32,8 +38,30 @@ from msrec import features as F
 from msrec import paths
 from trainer import blessing, compat, data, evaluate
 
-SIGNATURES = ("serving_default", "recommend_user", "query_embedding", "candidate_embedding")
+SIGNATURES = (
+    "serving_default",
+    "recommend_excluding",
+    "recommend_user",
+    "recommend_user_with_recent",
+    "query_embedding",
+    "candidate_embedding",
+)
 ITEM_IDS, SCORES, EMBEDDING = "item_ids", "scores", "embedding"
+EXCLUDE_ITEM_IDS, RECENT_ITEM_IDS = "exclude_item_ids", "recent_item_ids"  # request-only inputs
+
+
+def prepend(
+    recent: tf.Tensor, stored: tf.Tensor, recent_n: tf.Tensor, stored_n: tf.Tensor, length: int, pad: Any
+) -> tf.Tensor:
+    """``[B, L]`` rows made of each row's first ``recent_n`` then first ``stored_n`` values, re-padded."""
+    merged = tf.concat(
+        [
+            tf.RaggedTensor.from_tensor(recent, lengths=recent_n),
+            tf.RaggedTensor.from_tensor(stored, lengths=stored_n),
+        ],
+        axis=1,
+    )
+    return merged[:, :length].to_tensor(default_value=pad, shape=[None, length])
 
 
 class UserTable(tf.Module):
@@ -74,6 +102,36 @@ class ServingModule(tf.Module):
         self.index = tfrs.layers.factorized_top_k.BruteForce(k=min(self.k + history, len(item_ids)))
         self.index.index(tf.constant(evaluate.embed(self.candidate_tower, candidates)), tf.constant(item_ids))
         self.users = UserTable(data.load_all(data_dir, paths.USERS, self.query_features), self.query_features)
+        self.history_length = history
+        counts = data.item_popularity(data_dir)
+        shares = np.array([counts.get(i, 0) for i in item_ids], np.float32) / max(sum(counts.values()), 1)
+        top = np.argsort(-shares, kind="stable")[: self.k]
+        self.popular_ids = tf.constant(np.array(item_ids, dtype=object)[top])
+        self.popular_scores = tf.constant(shares[top])
+
+    def popular_or(self, known: tf.Tensor, result: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """``result`` where ``known``, else the TRAIN-popularity top-K (the cold-start answer)."""
+        rows = tf.shape(known)[0]
+        fallback = {
+            ITEM_IDS: tf.tile(self.popular_ids[tf.newaxis], [rows, 1]),
+            SCORES: tf.tile(self.popular_scores[tf.newaxis], [rows, 1]),
+        }
+        return {key: tf.where(known[:, tf.newaxis], result[key], fallback[key]) for key in result}
+
+    def with_recent(self, user_ids: tf.Tensor, recent: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The user's stored features with ``recent`` item ids put in front of the history."""
+        query = self.users(user_ids)
+        recent_n = tf.reduce_sum(tf.cast(tf.not_equal(recent, F.PAD), tf.int32), axis=1)
+        stored_n = tf.reduce_sum(tf.cast(tf.not_equal(query[F.HISTORY_ITEM_IDS], F.PAD), tf.int32), axis=1)
+        fills = {
+            F.HISTORY_ITEM_IDS: recent,
+            F.HISTORY_TIME_GAPS: tf.zeros_like(recent, tf.float32),
+            F.HISTORY_WEIGHTS: tf.ones_like(recent, tf.float32),
+        }
+        for name, fill in fills.items():
+            pad = F.PAD if name == F.HISTORY_ITEM_IDS else 0.0
+            query[name] = prepend(fill, query[name], recent_n, stored_n, self.history_length, pad)
+        return query
 
     def top_k(self, query: dict[str, tf.Tensor], exclude: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         scores, ids = self.index(self.query_tower(query, training=False))
@@ -88,14 +146,32 @@ class ServingModule(tf.Module):
         query_spec = F.tensor_specs(self.query_features)
         candidate_spec = F.tensor_specs(self.candidate_features)
         user_spec = {F.USER_ID: query_spec[F.USER_ID]}
+        list_spec = tf.TensorSpec([None, self.history_length], tf.string)
+        exclude_spec = {**query_spec, EXCLUDE_ITEM_IDS: tf.TensorSpec.from_spec(list_spec, EXCLUDE_ITEM_IDS)}
+        recent_spec = {**user_spec, RECENT_ITEM_IDS: tf.TensorSpec.from_spec(list_spec, RECENT_ITEM_IDS)}
 
         def recommend(**inputs):
             query = self.users(inputs[F.USER_ID])
-            return self.top_k(query, exclude=query[F.HISTORY_ITEM_IDS])
+            known = self.users.rows.lookup(inputs[F.USER_ID]) > 0
+            return self.popular_or(known, self.top_k(query, exclude=query[F.HISTORY_ITEM_IDS]))
+
+        def recommend_with_recent(**inputs):
+            query = self.with_recent(inputs[F.USER_ID], inputs[RECENT_ITEM_IDS])
+            known = tf.reduce_any(tf.not_equal(query[F.HISTORY_ITEM_IDS], F.PAD), axis=1)
+            known = tf.logical_or(known, self.users.rows.lookup(inputs[F.USER_ID]) > 0)
+            return self.popular_or(known, self.top_k(query, exclude=query[F.HISTORY_ITEM_IDS]))
+
+        def excluding(**inputs):
+            exclude = inputs.pop(EXCLUDE_ITEM_IDS)
+            return self.top_k(inputs, exclude=exclude)
 
         return {
             "serving_default": tf.function(lambda **q: self.top_k(q)).get_concrete_function(**query_spec),
+            "recommend_excluding": tf.function(excluding).get_concrete_function(**exclude_spec),
             "recommend_user": tf.function(recommend).get_concrete_function(**user_spec),
+            "recommend_user_with_recent": tf.function(recommend_with_recent).get_concrete_function(
+                **recent_spec
+            ),
             "query_embedding": tf.function(
                 lambda **q: {EMBEDDING: self.query_tower(q, training=False)}
             ).get_concrete_function(**query_spec),
@@ -111,9 +187,14 @@ def warmup_logs(module: ServingModule, signatures: dict[str, Any], rows: int = 8
 
     keys, positions = (t.numpy()[: rows - 1] for t in module.users.rows.export())
     query = {name: tf.gather(column, positions).numpy() for name, column in module.users.columns.items()}
+    with_unknown = np.append(keys, np.array([b"<unknown user>"], object))
+    recent = np.full((len(with_unknown), module.history_length), b"", dtype=object)
+    recent[:, 0] = module.popular_ids.numpy()[0]  # one new event for every user, the unknown one too
     requests = {
         "serving_default": {**query, F.USER_ID: keys},
-        "recommend_user": {F.USER_ID: np.append(keys, np.array([b"<unknown user>"], object))},
+        "recommend_excluding": {**query, F.USER_ID: keys, EXCLUDE_ITEM_IDS: query[F.HISTORY_ITEM_IDS]},
+        "recommend_user": {F.USER_ID: with_unknown},
+        "recommend_user_with_recent": {F.USER_ID: with_unknown, RECENT_ITEM_IDS: recent},
     }
     logs = []
     for name, inputs in requests.items():

@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -51,7 +52,7 @@ def test_gate_passes_and_is_recorded_in_the_model_card(version_dir):
     assert report == {
         "foreign_ops": [],
         "missing_assets": [],
-        "warmup_records": 2,
+        "warmup_records": 4,
         "mismatches": [],
         "ok": True,
     }
@@ -157,3 +158,40 @@ def test_serving_signatures_match_the_golden_file(version_dir, dataset):
     assert F.contract(cfg.data.lengths) == F.contract(config.Config().data.lengths)
     golden = json.load(open(GOLDEN))
     assert signature_metadata(version_dir, 3) == golden
+
+
+def test_unknown_users_get_the_popular_items_and_recent_items_count(version_dir):
+    loaded = tf.saved_model.load(version_dir)
+    out = loaded.signatures["recommend_user"](user_id=tf.constant(["never-seen"]))
+    # TRAIN counts: i1 x3, i2 x2, then i4 and i6 x1 (ties by id); scores are the TRAIN shares
+    assert out["item_ids"].numpy().tolist() == [[b"i1", b"i2", b"i4"]]
+    np.testing.assert_allclose(out["scores"].numpy(), [[3 / 7, 2 / 7, 1 / 7]], rtol=1e-6)
+    recent = np.full((2, 50), "", dtype=object)
+    recent[0, 0], recent[1, 0] = "i6", "i1"
+    out = loaded.signatures["recommend_user_with_recent"](
+        user_id=tf.constant(["u1", "never-seen"]), recent_item_ids=tf.constant(recent)
+    )
+    ids = out["item_ids"].numpy().tolist()
+    assert not {b"i1", b"i2", b"i3", b"i6"} & set(ids[0])  # u1's known items and the new one
+    assert b"i1" not in ids[1] and ids[1] != [b"i1", b"i2", b"i4"]  # a model answer, not popularity
+
+
+def test_recommend_excluding_drops_the_listed_items(version_dir):
+    loaded = tf.saved_model.load(version_dir)
+    query = {
+        name: tf.constant(
+            np.full(
+                (1,) + tuple(spec.shape[1:]),
+                "" if spec.dtype == tf.string else 0,
+                dtype=object if spec.dtype == tf.string else np.float32,
+            )
+        )
+        for name, spec in loaded.signatures["serving_default"].structured_input_signature[1].items()
+    }
+    query["user_id"] = tf.constant(["u1"])
+    plain = loaded.signatures["serving_default"](**query)["item_ids"].numpy()[0].tolist()
+    exclude = np.full((1, 50), "", dtype=object)
+    exclude[0, :2] = [plain[0].decode(), plain[1].decode()]
+    out = loaded.signatures["recommend_excluding"](**query, exclude_item_ids=tf.constant(exclude))
+    assert out["item_ids"].numpy()[0].tolist()[0] == plain[2]
+    assert not {plain[0], plain[1]} & set(out["item_ids"].numpy()[0].tolist())
