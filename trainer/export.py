@@ -13,7 +13,9 @@ Signatures (every input and output has batch dimension 0; names are stable):
   (most recent first, padded): events the tables do not know yet are put in front
   of the stored history (time gap 0, weight 1) and excluded too;
 * ``query_embedding`` / ``candidate_embedding``: -> ``embedding``, for users who
-  bring their own ANN index.
+  bring their own ANN index;
+* ``predict_examples``: ``examples``, a batch of serialized tf.Example with the
+  query features (as preprocessing writes them) -> top-K, for batch jobs.
 
 Only core TF ops are used (lookup tables, matmul, top_k), and vocabularies are
 SavedModel assets, so stock ``tensorflow_model_server`` loads the directory as is.
@@ -36,7 +38,8 @@ import tensorflow_recommenders as tfrs
 
 from msrec import features as F
 from msrec import paths
-from trainer import blessing, compat, data, evaluate
+from trainer import blessing, data, evaluate
+from trainer.warmup import warmup_logs, write_warmup
 
 SIGNATURES = (
     "serving_default",
@@ -45,8 +48,10 @@ SIGNATURES = (
     "recommend_user_with_recent",
     "query_embedding",
     "candidate_embedding",
+    "predict_examples",
 )
 ITEM_IDS, SCORES, EMBEDDING = "item_ids", "scores", "embedding"
+EXAMPLES, EXAMPLES_SIGNATURE = "examples", "predict_examples"
 EXCLUDE_ITEM_IDS, RECENT_ITEM_IDS = "exclude_item_ids", "recent_item_ids"  # request-only inputs
 
 
@@ -161,6 +166,10 @@ class ServingModule(tf.Module):
             known = tf.logical_or(known, self.users.rows.lookup(inputs[F.USER_ID]) > 0)
             return self.popular_or(known, self.top_k(query, exclude=query[F.HISTORY_ITEM_IDS]))
 
+        def from_examples(examples):
+            parsed = tf.io.parse_example(examples, F.parse_spec(self.query_features))
+            return self.top_k(F.densify(parsed, self.query_features))
+
         def excluding(**inputs):
             exclude = inputs.pop(EXCLUDE_ITEM_IDS)
             return self.top_k(inputs, exclude=exclude)
@@ -178,46 +187,10 @@ class ServingModule(tf.Module):
             "candidate_embedding": tf.function(
                 lambda **c: {EMBEDDING: self.candidate_tower(c, training=False)}
             ).get_concrete_function(**candidate_spec),
+            EXAMPLES_SIGNATURE: tf.function(from_examples).get_concrete_function(
+                tf.TensorSpec([None], tf.string, EXAMPLES)
+            ),
         }
-
-
-def warmup_logs(module: ServingModule, signatures: dict[str, Any], rows: int = 8) -> list[Any]:
-    """Real requests (the first known users, and one unknown) with the in-process responses."""
-    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
-
-    keys, positions = (t.numpy()[: rows - 1] for t in module.users.rows.export())
-    query = {name: tf.gather(column, positions).numpy() for name, column in module.users.columns.items()}
-    with_unknown = np.append(keys, np.array([b"<unknown user>"], object))
-    recent = np.full((len(with_unknown), module.history_length), b"", dtype=object)
-    recent[:, 0] = module.popular_ids.numpy()[0]  # one new event for every user, the unknown one too
-    requests = {
-        "serving_default": {**query, F.USER_ID: keys},
-        "recommend_excluding": {**query, F.USER_ID: keys, EXCLUDE_ITEM_IDS: query[F.HISTORY_ITEM_IDS]},
-        "recommend_user": {F.USER_ID: with_unknown},
-        "recommend_user_with_recent": {F.USER_ID: with_unknown, RECENT_ITEM_IDS: recent},
-    }
-    logs = []
-    for name, inputs in requests.items():
-        request = predict_pb2.PredictRequest()
-        request.model_spec.signature_name = name
-        response = predict_pb2.PredictResponse()
-        for key, value in inputs.items():
-            request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
-        for key, value in signatures[name](**{k: tf.constant(v) for k, v in inputs.items()}).items():
-            response.outputs[key].CopyFrom(tf.make_tensor_proto(value.numpy()))
-        log = prediction_log_pb2.PredictionLog()
-        log.predict_log.request.CopyFrom(request)
-        log.predict_log.response.CopyFrom(response)
-        logs.append(log)
-    return logs
-
-
-def write_warmup(version_dir: str, logs: list[Any]) -> None:
-    path = paths.join(version_dir, compat.WARMUP)
-    tf.io.gfile.makedirs(paths.join(version_dir, "assets.extra"))
-    with tf.io.TFRecordWriter(path) as writer:
-        for log in logs:
-            writer.write(log.SerializeToString())
 
 
 class IncompatibleExport(RuntimeError):

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from msrec import config
 from tests.serving.tiny_model import save_python_op_model
-from trainer import compat, export, task
+from trainer import compat, export, task, warmup
 from trainer.artifacts import load
 
 
@@ -52,7 +52,7 @@ def test_gate_passes_and_is_recorded_in_the_model_card(version_dir):
     assert report == {
         "foreign_ops": [],
         "missing_assets": [],
-        "warmup_records": 4,
+        "warmup_records": 5,
         "mismatches": [],
         "ok": True,
     }
@@ -64,7 +64,7 @@ def test_gate_catches_a_tampered_warmup_response(version_dir, tmp_path):
     logs = compat.warmup_logs(version_dir)
     scores = logs[0].predict_log.response.outputs["scores"]
     scores.CopyFrom(tf.make_tensor_proto(tf.make_ndarray(scores) + 1.0))
-    export.write_warmup(version_dir, logs)
+    warmup.write_warmup(version_dir, logs)
     try:
         assert compat.check(version_dir)["mismatches"] == [
             "warm-up record 0 (serving_default): scores differs"
@@ -73,7 +73,7 @@ def test_gate_catches_a_tampered_warmup_response(version_dir, tmp_path):
         logs[0].predict_log.response.outputs["scores"].CopyFrom(
             tf.make_tensor_proto(tf.make_ndarray(scores) - 1.0)
         )
-        export.write_warmup(version_dir, logs)
+        warmup.write_warmup(version_dir, logs)
 
 
 def test_gate_refuses_python_ops_tf_serving_does_not_have(tmp_path):
@@ -195,3 +195,18 @@ def test_recommend_excluding_drops_the_listed_items(version_dir):
     out = loaded.signatures["recommend_excluding"](**query, exclude_item_ids=tf.constant(exclude))
     assert out["item_ids"].numpy()[0].tolist()[0] == plain[2]
     assert not {plain[0], plain[1]} & set(out["item_ids"].numpy()[0].tolist())
+
+
+def test_predict_examples_answers_what_serving_default_answers(version_dir, tiny_data):
+    from msrec import features as F
+    from trainer import data
+
+    features = F.select(data.contract(tiny_data), F.QUERY)
+    files = [os.path.join(tiny_data, "test", f) for f in os.listdir(os.path.join(tiny_data, "test"))]
+    serialized = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    loaded = tf.saved_model.load(version_dir)
+    by_examples = loaded.signatures["predict_examples"](examples=tf.constant(serialized))
+    batch = F.densify(tf.io.parse_example(serialized, F.parse_spec(features)), features)
+    by_features = loaded.signatures["serving_default"](**batch)
+    assert by_examples["item_ids"].numpy().tolist() == by_features["item_ids"].numpy().tolist()
+    np.testing.assert_allclose(by_examples["scores"].numpy(), by_features["scores"].numpy(), atol=1e-6)

@@ -1,0 +1,79 @@
+"""Warm-up requests: real requests for every signature, with the answers of the in-process model.
+
+TF Serving replays ``assets.extra/tf_serving_warmup_requests`` before a version
+takes traffic; ``trainer.compat`` replays the same records through the TF1
+loader and compares the answers, which is what makes them a compatibility test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from msrec import features as F
+from msrec import paths
+from trainer import compat
+
+
+def _serialized(
+    query: dict[str, np.ndarray], user_ids: np.ndarray, features: tuple[F.Feature, ...]
+) -> np.ndarray:
+    """Each row of a query batch as a serialized tf.Example, as preprocessing writes them."""
+    decode = lambda v: v.decode() if isinstance(v, bytes) else v  # noqa: E731
+    rows = [
+        {name: [decode(v) for v in column[i]] for name, column in query.items()} for i in range(len(user_ids))
+    ]
+    examples = [
+        F.encode_example({**row, F.USER_ID: decode(u)}, features)
+        for row, u in zip(rows, user_ids, strict=True)
+    ]
+    return np.array([e.SerializeToString() for e in examples], dtype=object)
+
+
+def warmup_logs(module: Any, signatures: dict[str, Any], rows: int = 8) -> list[Any]:
+    """Real requests (the first known users, and one unknown) with the in-process responses."""
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    from trainer.export import (  # names defined there
+        EXAMPLES,
+        EXAMPLES_SIGNATURE,
+        EXCLUDE_ITEM_IDS,
+        RECENT_ITEM_IDS,
+    )
+
+    keys, positions = (t.numpy()[: rows - 1] for t in module.users.rows.export())
+    query = {name: tf.gather(column, positions).numpy() for name, column in module.users.columns.items()}
+    with_unknown = np.append(keys, np.array([b"<unknown user>"], object))
+    recent = np.full((len(with_unknown), module.history_length), b"", dtype=object)
+    recent[:, 0] = module.popular_ids.numpy()[0]  # one new event for every user, the unknown one too
+    requests = {
+        "serving_default": {**query, F.USER_ID: keys},
+        "recommend_excluding": {**query, F.USER_ID: keys, EXCLUDE_ITEM_IDS: query[F.HISTORY_ITEM_IDS]},
+        "recommend_user": {F.USER_ID: with_unknown},
+        "recommend_user_with_recent": {F.USER_ID: with_unknown, RECENT_ITEM_IDS: recent},
+        EXAMPLES_SIGNATURE: {EXAMPLES: _serialized(query, keys, module.query_features)},
+    }
+    logs = []
+    for name, inputs in requests.items():
+        request = predict_pb2.PredictRequest()
+        request.model_spec.signature_name = name
+        response = predict_pb2.PredictResponse()
+        for key, value in inputs.items():
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+        for key, value in signatures[name](**{k: tf.constant(v) for k, v in inputs.items()}).items():
+            response.outputs[key].CopyFrom(tf.make_tensor_proto(value.numpy()))
+        log = prediction_log_pb2.PredictionLog()
+        log.predict_log.request.CopyFrom(request)
+        log.predict_log.response.CopyFrom(response)
+        logs.append(log)
+    return logs
+
+
+def write_warmup(version_dir: str, logs: list[Any]) -> None:
+    path = paths.join(version_dir, compat.WARMUP)
+    tf.io.gfile.makedirs(paths.join(version_dir, "assets.extra"))
+    with tf.io.TFRecordWriter(path) as writer:
+        for log in logs:
+            writer.write(log.SerializeToString())
