@@ -38,7 +38,7 @@ class SourceSpec:
 
     Attributes:
       path: file name or glob, relative to the dataset's input directory.
-      format: ``csv`` (any delimiter) or ``jsonl``.
+      format: ``csv`` (any delimiter), ``jsonl`` or ``parquet`` (columns by name).
       delimiter: field separator of ``csv``.
       header: whether the first line of each ``csv`` file names the columns.
       encoding: text encoding; a line that does not decode is dead-lettered.
@@ -88,7 +88,7 @@ def from_dict(values: Mapping[str, Any]) -> DatasetSpec:
         missing = [f for f in REQUIRED_FIELDS[kind] if f not in spec.fields]
         if missing:
             raise ValueError(f"source {kind!r} does not map required fields {missing}")
-        if spec.format not in ("csv", "jsonl"):
+        if spec.format not in ("csv", "jsonl", "parquet"):
             raise ValueError(f"source {kind!r}: unsupported format {spec.format!r}")
         sources[kind] = spec
     if "interactions" not in sources:

@@ -164,6 +164,15 @@ def _edge(row: Any, spec: SourceSpec) -> Edge:
 _BUILDERS = {"interactions": _interaction, "items": _item, "users": _user, "social": _edge}
 
 
+def parse_fields(kind: str, spec: SourceSpec, row: dict[str, Any]) -> Any:
+    """Parses one already-split row (a column-name dict, e.g. from Parquet) into its record.
+
+    Raises:
+      BadRecord: with the reason the row is unusable.
+    """
+    return _BUILDERS[kind](row, spec)
+
+
 def parse_row(kind: str, spec: SourceSpec, line: str, header: Sequence[str] | None) -> Any:
     """Parses one decoded line of source ``kind`` into its canonical record.
 

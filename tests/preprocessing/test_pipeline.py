@@ -181,3 +181,42 @@ def test_a_new_dataset_is_onboarded_by_config_alone(tmp_path):
         "kitchen",
         "home",
     ]
+
+
+def test_parquet_sources_read_by_column_name_with_dead_letters(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    table = pa.table(
+        {
+            "uid": ["a", "a", "a", "b", "", "b"],
+            "iid": ["x", "y", "z", "x", "y", "w"],
+            "ts": [1, 2, 3, 1, 2, None],
+            "qty": [1.0, 2.0, 1.0, 1.0, 1.0, 1.0],
+        }
+    )
+    pq.write_table(table, raw / "events.parquet")
+    dataset = sources.from_dict(
+        {
+            "name": "pq",
+            "sources": {
+                "interactions": {
+                    "path": "*.parquet",
+                    "format": "parquet",
+                    "fields": {"user_id": "uid", "item_id": "iid", "timestamp": "ts", "weight": "qty"},
+                }
+            },
+        }
+    )
+    meta = pipeline.run(dataset, str(raw), str(tmp_path / "out"), config.DataConfig(), shards=1)
+    report = meta["sources"]["interactions"]
+    assert (report["read"], report["valid"], report["reasons"]) == (6, 4, {"bad_timestamp": 1, "empty_id": 1})
+    assert (meta["evaluated_users"], meta["catalog_items"]) == (1, 3)
+    letters = [
+        json.loads(line)
+        for p in glob.glob(str(tmp_path / "out" / "dead_letter" / "*.jsonl"))
+        for line in open(p)
+    ]
+    assert sorted(d["line"] for d in letters) == [5, 6]
