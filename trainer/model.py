@@ -45,6 +45,13 @@ class TwoTowerModel(tfrs.Model):
             num_hard_negatives=config.num_hard_negatives or None,
         )
         self.sampling = sampling_probability(data_dir) if config.logq_correction else None
+        self.ranking_weight = config.ranking_weight
+        if self.ranking_weight > 0:
+            self.rater = tf.keras.Sequential(
+                [tf.keras.layers.Dense(config.embedding_dim, activation="gelu"), tf.keras.layers.Dense(1)],
+                name="rater",
+            )
+            self.ranking = tfrs.tasks.Ranking(loss=tf.keras.losses.MeanSquaredError())
 
     def call(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
         return self.query_tower(inputs, training=training), self.candidate_tower(inputs, training=training)
@@ -54,7 +61,7 @@ class TwoTowerModel(tfrs.Model):
         # In-batch negatives over-represent popular items; the task subtracts log p (logQ)
         # so the softmax estimates the full-catalog one. Same-item rows are not negatives.
         probability = self.sampling.lookup(inputs[F.ITEM_ID]) if self.sampling is not None else None
-        return self.task(
+        loss = self.task(
             queries,
             candidates,
             candidate_ids=inputs[F.ITEM_ID],
@@ -62,3 +69,8 @@ class TwoTowerModel(tfrs.Model):
             compute_metrics=False,
             compute_batch_metrics=False,
         )
+        if self.ranking_weight > 0:  # multi-task: how strongly, not only whether
+            predicted = self.rater(tf.concat([queries, candidates], axis=-1))
+            target = tf.math.log1p(tf.maximum(inputs[F.EVENT_WEIGHT], 0.0))[:, tf.newaxis]
+            loss += self.ranking_weight * self.ranking(target, predicted, compute_metrics=False)
+        return loss

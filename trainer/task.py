@@ -66,7 +66,7 @@ def run(
     train = data.dataset(
         data_dir,
         splits,
-        F.select(contract, F.QUERY, F.CANDIDATE),
+        F.select(contract, F.QUERY, F.CANDIDATE, F.CONTEXT),
         config.train.batch_size,
         config.train.shuffle_buffer,
         config.train.seed,

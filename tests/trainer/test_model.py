@@ -69,3 +69,19 @@ def test_loss_is_in_batch_softmax_with_logq_correction(tiny_data, batch):
     plain = float(model.compute_loss(batch))
     np.testing.assert_allclose(plain, _softmax_loss(q, c, ids, cfg.model.temperature), rtol=1e-4)
     assert abs(corrected - plain) > 1e-2
+
+
+def test_ranking_head_adds_weighted_mse_on_log_event_weight(tiny_data):
+    contract = data.contract(tiny_data)
+    batch = next(
+        iter(data.dataset(tiny_data, "train", F.select(contract, F.QUERY, F.CANDIDATE, F.CONTEXT), 8))
+    )
+    cfg = config.override(config.Config(), ["model.ranking_weight=0.5"])
+    model = TwoTowerModel(tiny_data, data.metadata(tiny_data)["vocabulary_sizes"], cfg.model, 50)
+    q, c = model(batch)
+    total = float(model.compute_loss(batch))
+    predicted = model.rater(tf.concat([q, c], axis=-1)).numpy()[:, 0]
+    mse = np.mean((np.log1p(batch[F.EVENT_WEIGHT].numpy()) - predicted) ** 2)
+    model.ranking_weight = 0.0
+    retrieval = float(model.compute_loss(batch))
+    np.testing.assert_allclose(total, retrieval + 0.5 * mse, rtol=1e-4)
