@@ -63,6 +63,8 @@ class ModelConfig:
       id_dropout: share of training ids replaced by the OOV id, so items and users
         also learn to be represented by their content, history and neighbours.
       num_hard_negatives: keep only this many hardest in-batch negatives (0 = all).
+      uniform_negatives: extra negatives per batch drawn uniformly from the catalog
+        (mixed negative sampling: in-batch negatives are popular, these are not); 0 = off.
       ranking_weight: weight of a second task that regresses log(1 + event weight) from
         the two embeddings (ratings, listen counts); 0 turns it off.
     """
@@ -81,6 +83,7 @@ class ModelConfig:
     id_dropout: float = 0.1
     num_hard_negatives: int = 0
     ranking_weight: float = 0.0
+    uniform_negatives: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,6 +29,26 @@ def sampling_probability(data_dir: str) -> tf.lookup.StaticHashTable:
     )
 
 
+class CatalogSample(tf.Module):
+    """The candidate features of every catalog item, to draw uniform negatives from."""
+
+    def __init__(self, data_dir: str):
+        super().__init__()
+        from trainer import data, evaluate  # evaluate reads the catalog the same way
+
+        _, values = evaluate.catalog(data_dir, data.contract(data_dir))
+        self.columns = {name: tf.constant(column) for name, column in values.items()}
+        self.size = len(values[F.ITEM_ID])
+
+    def draw(self, n: int) -> dict[str, tf.Tensor]:
+        rows = tf.random.uniform([n], maxval=self.size, dtype=tf.int32)
+        return {name: tf.gather(column, rows) for name, column in self.columns.items()}
+
+    def share(self, n: int) -> float:
+        """The chance that a given item is among ``n`` uniform draws, for logQ."""
+        return min(n / self.size, 1.0)
+
+
 class TwoTowerModel(tfrs.Model):
     """Query and candidate towers trained with in-batch softmax retrieval."""
 
@@ -45,6 +65,8 @@ class TwoTowerModel(tfrs.Model):
             num_hard_negatives=config.num_hard_negatives or None,
         )
         self.sampling = sampling_probability(data_dir) if config.logq_correction else None
+        self.catalog = CatalogSample(data_dir) if config.uniform_negatives > 0 else None
+        self.uniform_negatives = config.uniform_negatives
         self.ranking_weight = config.ranking_weight
         if self.ranking_weight > 0:
             self.rater = tf.keras.Sequential(
@@ -60,11 +82,19 @@ class TwoTowerModel(tfrs.Model):
         queries, candidates = self(inputs, training=training)
         # In-batch negatives over-represent popular items; the task subtracts log p (logQ)
         # so the softmax estimates the full-catalog one. Same-item rows are not negatives.
-        probability = self.sampling.lookup(inputs[F.ITEM_ID]) if self.sampling is not None else None
+        ids = inputs[F.ITEM_ID]
+        probability = self.sampling.lookup(ids) if self.sampling is not None else None
+        if self.catalog is not None:  # mixed negatives: append uniformly drawn catalog items
+            extra = self.catalog.draw(self.uniform_negatives)
+            candidates = tf.concat([candidates, self.candidate_tower(extra, training=training)], axis=0)
+            ids = tf.concat([ids, extra[F.ITEM_ID]], axis=0)
+            if probability is not None:
+                uniform = tf.fill([self.uniform_negatives], self.catalog.share(self.uniform_negatives))
+                probability = tf.concat([probability, uniform], axis=0)
         loss = self.task(
             queries,
             candidates,
-            candidate_ids=inputs[F.ITEM_ID],
+            candidate_ids=ids,
             candidate_sampling_probability=probability,
             compute_metrics=False,
             compute_batch_metrics=False,

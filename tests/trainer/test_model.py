@@ -85,3 +85,16 @@ def test_ranking_head_adds_weighted_mse_on_log_event_weight(tiny_data):
     model.ranking_weight = 0.0
     retrieval = float(model.compute_loss(batch))
     np.testing.assert_allclose(total, retrieval + 0.5 * mse, rtol=1e-4)
+
+
+def test_mixed_negatives_widen_the_softmax_with_catalog_items(tiny_data, batch):
+    cfg = config.override(config.Config(), ["model.uniform_negatives=5"])
+    model = TwoTowerModel(tiny_data, data.metadata(tiny_data)["vocabulary_sizes"], cfg.model, 50)
+    drawn = model.catalog.draw(5)
+    assert drawn[F.ITEM_ID].shape == (5,) and drawn[F.ITEM_CATEGORIES].shape == (5, 8)
+    assert set(drawn[F.ITEM_ID].numpy().tolist()) <= {b"i1", b"i2", b"i3", b"i4", b"i5", b"i6", b"i9"}
+    assert model.catalog.share(5) == pytest.approx(5 / 7)
+    tf.random.set_seed(1)
+    loss = float(model.compute_loss(batch))
+    model.catalog = None
+    assert loss > float(model.compute_loss(batch))  # more negatives, a harder softmax
