@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 
-from preprocessing import synthetic
+from preprocessing import synthetic, synthetic_files
 from preprocessing.synthetic import FILES, SyntheticSpec
 
 TINY = SyntheticSpec(num_users=60, num_items=48, num_interactions=900, num_categories=4, num_tags=12, seed=7)
@@ -114,9 +114,12 @@ def test_output_dir_is_created_and_progress_reaches_the_total(tmp_path):
 
 
 def test_rows_are_fixed_width_with_ids_padded_to_the_largest_id():
-    assert synthetic._fixed_rows(2, [b"u", synthetic._digits(np.array([7, 42]), 3), b"\n"]) == b"u007\nu042\n"
-    assert synthetic._ids("u", 1000)(7) == "u007"  # largest id u999
-    assert synthetic._ids("u", 1001)(7) == "u0007"  # largest id u1000
+    assert (
+        synthetic_files._fixed_rows(2, [b"u", synthetic_files._digits(np.array([7, 42]), 3), b"\n"])
+        == b"u007\nu042\n"
+    )
+    assert synthetic_files._ids("u", 1000)(7) == "u007"  # largest id u999
+    assert synthetic_files._ids("u", 1001)(7) == "u0007"  # largest id u1000
 
 
 def test_row_counts_match_the_spec_and_the_returned_counts(default):

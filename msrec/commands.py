@@ -1,0 +1,231 @@
+"""The ``msrec`` subcommands: each turns parsed flags into one call of its stage.
+
+``msrec/cli.py`` owns the flags; these handlers own nothing but the wiring, and
+import their stage only when they run, so ``msrec --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from typing import Sequence
+
+import msrec
+from msrec import config as msrec_config
+from msrec import progress
+
+DATA_ENV = "MSREC_DATA_DIR"
+
+
+def _resolve_input(dataset: str, given: str | None) -> str | None:
+    """``--input``, else ``$MSREC_DATA_DIR/<dataset>``; None means: generate (synthetic only)."""
+    if given:
+        return given
+    if os.environ.get(DATA_ENV) and dataset != "synthetic":
+        return os.path.join(os.environ[DATA_ENV], dataset)
+    if dataset == "synthetic":
+        return None
+    raise SystemExit(f"msrec: no input for {dataset!r}: pass --input DIR or set ${DATA_ENV}")
+
+
+def _write_json(path: str, value: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2)
+
+
+def _fresh_dir(path: str, overwrite: bool) -> None:
+    """Makes ``path`` an empty directory; remote (``gs://``) ones must not hold a finished run."""
+    if "://" in path:
+        from apache_beam.io.filesystems import FileSystems
+
+        marker = f"{path.rstrip('/')}/_SUCCESS"
+        if FileSystems.exists(marker) and not overwrite:
+            raise SystemExit(f"msrec: {path} holds a finished run; pass --overwrite or use a new directory")
+        return
+    if os.path.exists(path) and os.listdir(path):
+        if not overwrite:
+            raise SystemExit(f"msrec: {path} is not empty; pass --overwrite to replace it")
+        shutil.rmtree(path)
+    os.makedirs(path, exist_ok=True)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from preprocessing import synthetic
+
+    spec = synthetic.SyntheticSpec(
+        num_users=args.users, num_items=args.items, num_interactions=args.interactions, seed=args.seed
+    )
+    with progress.Bar("generate", spec.num_interactions) as bar:
+        counts = synthetic.generate(args.output, spec, progress=bar.update)
+    print(json.dumps({"output": args.output, **counts}))
+    return 0
+
+
+def cmd_preprocess(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
+    from msrec import sources
+    from preprocessing import pipeline, synthetic
+
+    dataset = sources.load(args.config) if args.config else sources.preset(args.dataset)
+    input_dir = _resolve_input(dataset.name, args.input)
+    _fresh_dir(args.output, args.overwrite)
+    if input_dir is None:
+        if "://" in args.output:
+            raise SystemExit("msrec: generate the synthetic data locally (msrec generate) and pass --input")
+        input_dir = os.path.join(args.output, "raw")
+        with progress.Bar("generate synthetic", synthetic.SyntheticSpec().num_interactions) as bar:
+            synthetic.generate(input_dir, synthetic.SyntheticSpec(seed=args.seed), progress=bar.update)
+    defaults = args.data_config or _dataset_config(dataset.name)  # the dataset's documented overrides
+    data = msrec_config.override(msrec_config.load(defaults), args.set).data
+    print(f"msrec preprocess: {dataset.name} from {input_dir} -> {args.output}", flush=True)
+    metadata = pipeline.run(
+        dataset, input_dir, args.output, data, beam_args, args.num_shards, args.max_bad_fraction
+    )
+    progress.print_source_report(metadata["sources"])
+    print(
+        json.dumps(
+            {
+                k: metadata[k]
+                for k in ("users", "evaluated_users", "catalog_items", "train_examples", "test_split_sha256")
+            }
+        )
+    )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from trainer import task
+
+    record = task.run(task.resolve_config(args), args.data, args.model_dir)
+    print(json.dumps({"model_dir": args.model_dir, **record}))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from trainer import artifacts, evaluate
+
+    model, _, data_dir = artifacts.load(args.model_dir, args.data)
+    result = evaluate.evaluate(model, data_dir, args.split)
+    report = {
+        **result["model"],
+        "split": result["split"],
+        "catalog_items": result["catalog_items"],
+        "popularity": result["popularity"],
+    }
+    _write_json(args.output, report)
+    progress.print_metrics({"msrec": result["model"], "MostPopular": result["popularity"]})
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from trainer import artifacts, blessing, export
+
+    model, config, data_dir = artifacts.load(args.model_dir, args.data)
+    card = {"config": msrec_config.to_dict(config), "data": _data_card(data_dir)}
+    tolerance = None if args.no_blessing else args.tolerance
+    try:
+        path = export.export(model, data_dir, args.export_base, args.k or config.model.top_k, card, tolerance)
+    except blessing.NotBlessed as err:
+        print(json.dumps({"rejected": err.comparison}), file=sys.stderr)
+        return 3
+    print(json.dumps({"export": path}))
+    return 0
+
+
+def _data_card(data_dir: str) -> dict:
+    """What the model card records of the data: where, which split, which versions."""
+    with open(os.path.join(data_dir, "metadata.json"), encoding="utf-8") as f:
+        meta = json.load(f)
+    keys = (
+        "dataset",
+        "test_split_sha256",
+        "feature_spec_version",
+        "users",
+        "catalog_items",
+        "train_interactions",
+    )
+    return {"data_dir": data_dir, **{k: meta.get(k) for k in keys}, "msrec_version": msrec.__version__}
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from serving import server
+
+    return server.main(args.server_argv)
+
+
+def cmd_batch_predict(args: argparse.Namespace) -> int:
+    from serving import batch_inference
+
+    return batch_inference.main(args.job_argv)
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from serving import client as clients
+
+    cls = clients.RestClient if args.rest else clients.GrpcClient
+    client = cls(args.server, args.model_name)
+    try:
+        out = client.predict({"user_id": [args.user_id]}, signature_name="recommend_user")
+    finally:
+        client.close()
+    ids = [i.decode() if isinstance(i, bytes) else str(i) for i in out["item_ids"][0][: args.k]]
+    print(
+        json.dumps(
+            {
+                "user_id": args.user_id,
+                "item_ids": ids,
+                "scores": [round(float(s), 5) for s in out["scores"][0][: args.k]],
+            }
+        )
+    )
+    return 0
+
+
+def _experiment_config(args: argparse.Namespace):
+    return msrec_config.override(msrec_config.load(args.config or _dataset_config(args.dataset)), args.set)
+
+
+def _dataset_config(dataset: str) -> str | None:
+    """The documented per-dataset overrides shipped in msrec/presets/, if any."""
+    import importlib.resources
+
+    path = importlib.resources.files("msrec").joinpath("presets", f"{dataset}.model.yaml")
+    return str(path) if path.is_file() else None
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from trainer import experiments
+
+    workdir = args.workdir or os.path.join("runs", "benchmark", args.dataset)
+    result = experiments.benchmark(
+        args.dataset, _resolve_input(args.dataset, args.input), workdir, _experiment_config(args), args.seeds
+    )
+    _write_json(args.output, result)
+    progress.print_metrics({"msrec (mean)": result["test"], "MostPopular": result["popularity"]})
+    return 0
+
+
+def cmd_ablation(args: argparse.Namespace) -> int:
+    from trainer import experiments
+
+    workdir = args.workdir or os.path.join("runs", "ablation", args.dataset)
+    rows = experiments.ablation(
+        args.dataset, _resolve_input(args.dataset, args.input), workdir, _experiment_config(args)
+    )
+    os.makedirs(args.output_dir, exist_ok=True)
+    stem = os.path.join(args.output_dir, f"ablation-{args.dataset}")
+    _write_json(stem + ".json", rows)
+    with open(stem + ".md", "w", encoding="utf-8") as f:
+        f.write(experiments.ablation_markdown(args.dataset, rows))
+    experiments.ablation_plot(args.dataset, rows, stem + ".png")
+    print(experiments.ablation_markdown(args.dataset, rows))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from msrec import demo
+
+    return demo.run(args.workdir, epochs=args.epochs)
