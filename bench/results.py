@@ -1,7 +1,8 @@
 """Writes docs/results.md from `msrec benchmark` outputs, beside the peers' published numbers.
 
     python bench/results.py --results docs/results-movielens-100k.json docs/results-lastfm-2k.json \
-        --peers ../shared/benchmarks/peers.md --output docs/results.md
+        --peers ../shared/benchmarks/peers.md --output docs/results.md \
+        --preamble "$(cat bench/results_preamble.md)" --epilogue "$(cat bench/results_epilogue.md)"
 
 Nothing here measures anything: every figure comes from the JSON files (msrec) or
 from peers.md (the other systems, same PROTOCOL.md split).
@@ -83,12 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--peers", required=True, help="shared/benchmarks/peers.md")
     p.add_argument("--output", required=True, help="markdown file to write")
     p.add_argument("--preamble", default="", help="text (markdown) inserted after the title")
+    p.add_argument("--epilogue", default="", help="text (markdown) appended after the datasets")
     args = p.parse_args(argv)
     peers = parse_peers(open(args.peers, encoding="utf-8").read())
     parts = ["# Results under PROTOCOL.md", "", args.preamble, ""]
     for path in args.results:
         result = json.load(open(path, encoding="utf-8"))
         parts.append(section(result, peers[result["dataset"]]))
+    if args.epilogue:
+        parts.append(args.epilogue)
     with open(args.output, "w", encoding="utf-8") as f:
         f.write("\n".join(parts))
     return 0

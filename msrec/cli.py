@@ -129,7 +129,7 @@ def parser() -> argparse.ArgumentParser:
 
     experiments = (
         ("benchmark", "preprocess -> train -> evaluate TEST over seeds, as in docs/results.md"),
-        ("ablation", "train and evaluate each combination of sources, as docs/ablation-*"),
+        ("ablation", "train and evaluate ids alone, ids + each source, and all, as docs/ablation-*"),
     )
     for name, helptext in experiments:
         x = sub.add_parser(name, help=helptext)

@@ -123,12 +123,12 @@ def _values(raw: Any, spec: SourceSpec) -> tuple[str, ...]:
 def _interaction(row: Any, spec: SourceSpec) -> Interaction:
     user, item = _id(row, spec, "user_id"), _id(row, spec, "item_id")
     raw_ts, timestamp = "0", 0  # PROTOCOL.md: sources without time use timestamp 0
-    if "timestamp" in spec.fields:
-        raw_ts = str(_field(row, spec.fields["timestamp"], "timestamp")).strip()
+    value = _optional(row, spec, "timestamp")
+    if value is not None:
+        raw_ts = str(value).strip()
         timestamp = parse_timestamp(raw_ts)
-    weight = 1.0
-    if "weight" in spec.fields:
-        weight = parse_weight(_field(row, spec.fields["weight"], "weight"))
+    value = _optional(row, spec, "weight")
+    weight = 1.0 if value is None else parse_weight(value)
     return Interaction(user, item, timestamp, raw_ts, weight)
 
 

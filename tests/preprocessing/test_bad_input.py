@@ -13,7 +13,7 @@ from preprocessing import pipeline
 from tests.preprocessing.test_pipeline import records
 
 CORPUS = os.path.join(os.path.dirname(__file__), "..", "testdata", "bad")
-# (source, line) -> reason: fourteen kinds of malformed rows.
+# (source, line) -> reason: seventeen differently malformed rows, nine reasons.
 EXPECTED = {
     ("interactions", 7): "missing_columns",  # u2,i2
     ("interactions", 8): "extra_columns",  # a fifth column

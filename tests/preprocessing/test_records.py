@@ -82,3 +82,22 @@ def test_headerless_rows_are_checked_against_the_declared_column_count(line, rea
     with pytest.raises(BadRecord) as err:
         records.parse_row("users", ML.source("users"), line, None)
     assert err.value.reason == reason
+
+
+def test_jsonl_rows_may_omit_optional_time_and_weight():
+    spec = sources.from_dict(
+        {
+            "sources": {
+                "interactions": {
+                    "path": "x.jsonl",
+                    "format": "jsonl",
+                    "fields": {"user_id": "u", "item_id": "i", "timestamp": "t", "weight": "w"},
+                }
+            }
+        }
+    ).source("interactions")
+    assert records.parse_row("interactions", spec, '{"u": "a", "i": "b"}', None) == records.Interaction(
+        "a", "b", 0, "0", 1.0
+    )
+    with pytest.raises(BadRecord, match="bad_weight"):
+        records.parse_row("interactions", spec, '{"u": "a", "i": "b", "w": "lots"}', None)
