@@ -147,7 +147,15 @@ def _data_card(data_dir: str) -> dict:
         "catalog_items",
         "train_interactions",
     )
-    return {"data_dir": data_dir, **{k: meta.get(k) for k in keys}, "msrec_version": msrec.__version__}
+    import tensorflow as tf
+    import tensorflow_recommenders as tfrs
+
+    versions = {
+        "msrec": msrec.__version__,
+        "tensorflow": tf.__version__,
+        "tensorflow_recommenders": tfrs.__version__,
+    }
+    return {"data_dir": data_dir, **{k: meta.get(k) for k in keys}, "versions": versions}
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
