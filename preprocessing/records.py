@@ -69,12 +69,15 @@ def _field(row: Any, column: Any, name: str) -> Any:
         raise BadRecord("missing_field", f"{name} (column {column!r})") from None
 
 
+ABSENT = object()  # an optional field the config does not map, or a JSON row leaves out
+
+
 def _optional(row: Any, spec: SourceSpec, name: str) -> Any:
-    """A mapped optional field; None when the config does not map it or a JSON row omits it."""
+    """A mapped optional field's value (``None`` if present but null), or ``ABSENT``."""
     if name not in spec.fields:
-        return None
+        return ABSENT
     if isinstance(row, dict):
-        return row.get(spec.fields[name])
+        return row.get(spec.fields[name], ABSENT)
     return _field(row, spec.fields[name], name)
 
 
@@ -114,7 +117,7 @@ def parse_weight(raw: Any) -> float:
 
 
 def _values(raw: Any, spec: SourceSpec) -> tuple[str, ...]:
-    if raw is None:
+    if raw is None or raw is ABSENT:
         return ()
     items = raw if isinstance(raw, (list, tuple)) else str(raw).split(spec.list_delimiter)
     return tuple(s for s in (str(v).strip() for v in items) if s)
@@ -124,11 +127,11 @@ def _interaction(row: Any, spec: SourceSpec) -> Interaction:
     user, item = _id(row, spec, "user_id"), _id(row, spec, "item_id")
     raw_ts, timestamp = "0", 0  # PROTOCOL.md: sources without time use timestamp 0
     value = _optional(row, spec, "timestamp")
-    if value is not None:
+    if value is not ABSENT:  # a null time is bad data, not "no time": it would reorder the history
         raw_ts = str(value).strip()
         timestamp = parse_timestamp(raw_ts)
     value = _optional(row, spec, "weight")
-    weight = 1.0 if value is None else parse_weight(value)
+    weight = 1.0 if value is ABSENT else parse_weight(value)
     return Interaction(user, item, timestamp, raw_ts, weight)
 
 
@@ -142,7 +145,8 @@ def _item(row: Any, spec: SourceSpec) -> Item:
             categories += (name,)
     tags = _values(_optional(row, spec, "tags"), spec)
     title = _optional(row, spec, "title")
-    return Item(_id(row, spec, "item_id"), categories, tags, tokenize(str(title or "")))
+    title = "" if title is ABSENT or title is None else str(title)
+    return Item(_id(row, spec, "item_id"), categories, tags, tokenize(title))
 
 
 def _user(row: Any, spec: SourceSpec) -> User:

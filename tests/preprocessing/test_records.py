@@ -101,3 +101,21 @@ def test_jsonl_rows_may_omit_optional_time_and_weight():
     )
     with pytest.raises(BadRecord, match="bad_weight"):
         records.parse_row("interactions", spec, '{"u": "a", "i": "b", "w": "lots"}', None)
+
+
+def test_a_null_time_is_bad_data_not_a_missing_column():
+    spec = sources.from_dict(
+        {
+            "sources": {
+                "interactions": {
+                    "path": "x.jsonl",
+                    "format": "jsonl",
+                    "fields": {"user_id": "u", "item_id": "i", "timestamp": "t"},
+                }
+            }
+        }
+    )
+    with pytest.raises(BadRecord, match="bad_timestamp"):
+        records.parse_row(
+            "interactions", spec.source("interactions"), '{"u": "a", "i": "b", "t": null}', None
+        )
