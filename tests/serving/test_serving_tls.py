@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import shutil
-import subprocess
 
 import grpc
 import pytest
@@ -18,21 +16,12 @@ from tests.serving.harness import predict_request, rpc_code, running_server, wri
 def self_signed(tmp_path) -> tuple[str, str]:
     """Writes key.pem and cert.pem for CN=localhost, SAN localhost + 127.0.0.1; returns their paths."""
     key_path, cert_path = str(tmp_path / "key.pem"), str(tmp_path / "cert.pem")
-    try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-    except ImportError:
-        if shutil.which("openssl") is None:
-            pytest.skip("neither the cryptography package nor the openssl CLI is available")
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-keyout", key_path, "-out", cert_path, "-days", "1", "-subj", "/CN=localhost",
-             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-            check=True, capture_output=True, timeout=30,
-        )  # fmt: skip
-        return key_path, cert_path
+    # cryptography is a declared test dependency (setup.py extras "test"): no fallback, no skip.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
