@@ -1,6 +1,7 @@
 """The preprocessing pipeline: raw multi-source files -> TFRecords, vocabularies, metadata.
 
-    sources --(validate)--> records ----------------------------> dead_letter/*.jsonl
+    sources --(parse, de-duplicate, check references)--> records --> dead_letter/*.jsonl
+    items + item_tags (+ tag_names) --JoinItemTags--> items with their most used tags
     interactions -> SplitByUser -> BuildExamples -> EncodeExamples -> {train,validation,test}/
                                 -> latest state  -> EncodeExamples -> users/
                                 -> catalog       -> EncodeExamples -> candidates/
@@ -27,8 +28,8 @@ from msrec import config as msrec_config
 from msrec import features as F
 from msrec import paths
 from msrec.sources import DatasetSpec
-from preprocessing import encode, graphs, sequences, split, stats, vocab
-from preprocessing.sources import DEAD, NAMESPACE, VALID, ReadSource, check_source
+from preprocessing import content, encode, graphs, sequences, split, stats, vocab
+from preprocessing.sources import DEAD, NAMESPACE, VALID, ReadSource, check_source, check_sources
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,17 @@ def _count(pcoll, name: str):
         | f"Count_{name}" >> beam.combiners.Count.Globally()
         | f"Name_{name}" >> beam.Map(lambda n: (name, n))
     )
+
+
+def _items(read: dict, p: beam.Pipeline, k: int):
+    """``(item, Item)`` from the ``items`` source, with ``item_tags`` joined in when configured."""
+    items = _keyed(read, "items", "item", p)
+    if "item_tags" not in read:
+        return items
+    inputs = {"items": items, "taggings": read["item_tags"][VALID]}
+    if "tag_names" in read:
+        inputs["names"] = read["tag_names"][VALID]
+    return inputs | "ItemTags" >> content.JoinItemTags(k, named="tag_names" in read)
 
 
 def _write_dead_letters(read: dict, output_dir: str) -> None:
@@ -103,12 +115,13 @@ def build(
 ) -> None:
     """Adds every step to ``p``; writes a ``stats.json`` the driver turns into metadata."""
     contract, lengths = F.contract(data.lengths), data.lengths
-    read = {
+    parsed = {
         kind: p | f"Read_{kind}" >> ReadSource(kind, spec, input_dir)
         for kind, spec in dataset.sources.items()
     }
+    read = check_sources(parsed, dataset.sources)
     _write_dead_letters(read, output_dir)
-    items, users = _keyed(read, "items", "item", p), _keyed(read, "users", "user", p)
+    items, users = _items(read, p, lengths.tags), _keyed(read, "users", "user", p)
     timelines = read["interactions"][VALID] | "Split" >> split.SplitByUser()
     item_counts = (
         timelines

@@ -8,6 +8,7 @@ the per-source report count by.
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import json
 import math
@@ -40,6 +41,32 @@ class User(NamedTuple):
 class Edge(NamedTuple):
     user: str
     friend: str
+
+
+class ItemTag(NamedTuple):
+    item: str
+    tag: str
+
+
+class TagName(NamedTuple):
+    tag: str
+    name: str
+
+
+# The record attribute holding each referable canonical field.
+ATTRIBUTE = {"user_id": "user", "friend_id": "friend", "item_id": "item", "tag": "tag"}
+
+
+def referenced_id(record: Any, field: str) -> str:
+    """The value of ``field`` in a parsed record, e.g. ``item_id`` of an ``Interaction``."""
+    return getattr(record, ATTRIBUTE[field])
+
+
+def defined_id(kind: str, record: Any, field: str) -> str:
+    """The id a record of source ``kind`` makes known for references to ``field``."""
+    if kind == "tag_names":
+        return record.tag
+    return record.item if field == "item_id" else record.user
 
 
 class BadRecord(ValueError):
@@ -149,10 +176,29 @@ def _item(row: Any, spec: SourceSpec) -> Item:
     return Item(_id(row, spec, "item_id"), categories, tags, tokenize(title))
 
 
+def bucket(raw: str, boundaries: Sequence[float], name: str) -> str:
+    """The half-open interval of ``boundaries`` a number falls in: ``<18``, ``[18,25)``, ``>=56``."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRecord("bad_number", f"{name}={raw!r}") from None
+    if not math.isfinite(value):
+        raise BadRecord("bad_number", f"{name}={raw!r}")
+    labels = [f"{b:g}" for b in boundaries]
+    index = bisect.bisect_right(boundaries, value)
+    if index == 0:
+        return f"<{labels[0]}"
+    if index == len(boundaries):
+        return f">={labels[-1]}"
+    return f"[{labels[index - 1]},{labels[index]})"
+
+
 def _user(row: Any, spec: SourceSpec) -> User:
     attributes = []
     for column, name in spec.attributes:
         value = str(_field(row, column, name)).strip()
+        if value and column in spec.buckets:
+            value = bucket(value, spec.buckets[column], name)
         if value:
             attributes.append(f"{name}={value}")
     return User(_id(row, spec, "user_id"), tuple(attributes))
@@ -165,7 +211,25 @@ def _edge(row: Any, spec: SourceSpec) -> Edge:
     return edge
 
 
-_BUILDERS = {"interactions": _interaction, "items": _item, "users": _user, "social": _edge}
+def _item_tag(row: Any, spec: SourceSpec) -> ItemTag:
+    return ItemTag(_id(row, spec, "item_id"), _id(row, spec, "tag"))
+
+
+def _tag_name(row: Any, spec: SourceSpec) -> TagName:
+    name = str(_field(row, spec.fields["name"], "name")).strip()
+    if not name:
+        raise BadRecord("empty_name", "name")
+    return TagName(_id(row, spec, "tag_id"), name)
+
+
+_BUILDERS = {
+    "interactions": _interaction,
+    "items": _item,
+    "users": _user,
+    "social": _edge,
+    "item_tags": _item_tag,
+    "tag_names": _tag_name,
+}
 
 
 def parse_fields(kind: str, spec: SourceSpec, row: dict[str, Any]) -> Any:

@@ -2,12 +2,19 @@
 
 Files are matched through Beam's FileSystems (local paths and ``gs://`` alike)
 and read line by line so that each dead letter can name its file and line.
+
+    files --ParseFile--> rows --DropDuplicates--> rows --CheckReferences--> records
+              |                    |                        |
+              +--------------------+------------------------+--> dead letters
+
+A row that parses is a ``Row`` (where it came from, its text, its record) until
+every check has passed; only then is it counted ``valid`` and unwrapped.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping, NamedTuple
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -20,9 +27,25 @@ VALID, DEAD = "valid", "dead"
 NAMESPACE = "msrec.preprocess"
 
 
+class Row(NamedTuple):
+    """A parsed row on its way through the checks."""
+
+    path: str
+    line: int
+    raw: str
+    record: Any
+
+
 def dead_letter(kind: str, path: str, line: int, raw: str, reason: str, detail: str = "") -> dict[str, Any]:
     """The dead-letter record: enough to find and fix the row."""
     return {"source": kind, "file": path, "line": line, "raw": raw, "reason": reason, "detail": detail}
+
+
+def reject(kind: str, row: Row, reason: str, detail: str = "") -> beam.pvalue.TaggedOutput:
+    """Counts a row that failed a check and returns its dead letter on the ``dead`` output."""
+    beam.metrics.Metrics.counter(NAMESPACE, f"{kind}.dead_letter").inc()
+    beam.metrics.Metrics.counter(NAMESPACE, f"{kind}.dead_letter.{reason}").inc()
+    return beam.pvalue.TaggedOutput(DEAD, dead_letter(kind, row.path, row.line, row.raw, reason, detail))
 
 
 def check_source(kind: str, spec: SourceSpec, input_dir: str) -> None:
@@ -41,8 +64,6 @@ class ParseFile(beam.DoFn):
     def __init__(self, kind: str, spec: SourceSpec):
         self._kind, self._spec = kind, spec
         self._read = beam.metrics.Metrics.counter(NAMESPACE, f"{kind}.read")
-        self._valid = beam.metrics.Metrics.counter(NAMESPACE, f"{kind}.valid")
-        self._dead = beam.metrics.Metrics.counter(NAMESPACE, f"{kind}.dead_letter")
 
     def process(self, readable: fileio.ReadableFile) -> Iterator[Any]:
         if self._spec.format == "parquet":
@@ -73,8 +94,7 @@ class ParseFile(beam.DoFn):
                 except records.BadRecord as err:
                     yield self._reject(path, number, line, err)
                     continue
-                self._valid.inc()
-                yield record
+                yield Row(path, number, line, record)
 
     def _parquet(self, readable: fileio.ReadableFile) -> Iterator[Any]:
         """Rows of a Parquet file as column-name dicts; the "line" of a dead letter is the row number."""
@@ -88,25 +108,104 @@ class ParseFile(beam.DoFn):
                 for row in batch.to_pylist():
                     number += 1
                     self._read.inc()
+                    raw = json.dumps(row, default=str, sort_keys=True)
                     try:
                         record = records.parse_fields(self._kind, self._spec, row)
                     except records.BadRecord as err:
-                        yield self._reject(path, number, json.dumps(row, default=str), err)
+                        yield self._reject(path, number, raw, err)
                         continue
-                    self._valid.inc()
-                    yield record
+                    yield Row(path, number, raw, record)
 
     def _reject(self, path: str, number: int, raw: str, err: records.BadRecord) -> Any:
         if err.reason == "bad_encoding":
             self._read.inc()
-        self._dead.inc()
-        beam.metrics.Metrics.counter(NAMESPACE, f"{self._kind}.dead_letter.{err.reason}").inc()
-        letter = dead_letter(self._kind, path, number, raw, err.reason, err.detail)
-        return beam.pvalue.TaggedOutput(DEAD, letter)
+        return reject(self._kind, Row(path, number, raw, None), err.reason, err.detail)
+
+
+def _first_of_duplicates(kind: str, raw: str, rows: Any) -> Iterator[Any]:
+    rows = sorted(rows, key=lambda r: (r.path, r.line))
+    yield rows[0]
+    for row in rows[1:]:
+        yield reject(kind, row, "duplicate", f"same as {rows[0].path}:{rows[0].line}")
+
+
+class DropDuplicates(beam.PTransform):
+    """Keeps the first of identical rows (by file, then line); the others are dead letters.
+
+    The grouping by row text also spreads the rows of each file across workers,
+    which the single-file read would otherwise leave on one.
+    """
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self._kind = kind
+
+    def expand(self, rows):
+        kind = self._kind
+        return (
+            rows
+            | "ByText" >> beam.Map(lambda r: (r.raw, r))
+            | "Group" >> beam.GroupByKey()
+            | "First"
+            >> beam.FlatMap(lambda kv: _first_of_duplicates(kind, *kv)).with_outputs(DEAD, main=VALID)
+        )
+
+
+def _known_or_dead(kind: str, field: str, target: str, joined: Any) -> Iterator[Any]:
+    value, grouped = joined
+    if grouped["known"]:
+        yield from grouped["rows"]
+        return
+    for row in grouped["rows"]:
+        yield reject(kind, row, "unknown_reference", f"{field}={value!r} is not in {target}")
+
+
+class CheckReferences(beam.PTransform):
+    """Dead-letters rows whose ``references`` name an id the referenced source does not define.
+
+    ``known`` maps each referenced source kind to its de-duplicated rows. The
+    check is a join, so it scales with the data rather than a worker's memory.
+    """
+
+    def __init__(self, kind: str, spec: SourceSpec, known: Mapping[str, Any]):
+        super().__init__()
+        self._kind, self._spec, self._known = kind, spec, known
+
+    def expand(self, rows):
+        kind, dead = self._kind, []
+        for field, target in sorted(self._spec.references.items()):
+            ids = (
+                self._known[target]
+                | f"Ids_{field}" >> beam.Map(lambda r, f=field, t=target: records.defined_id(t, r.record, f))
+                | f"Distinct_{field}" >> beam.Distinct()
+                | f"KeyIds_{field}" >> beam.Map(lambda i: (i, True))
+            )
+            keyed = rows | f"Key_{field}" >> beam.Map(
+                lambda r, f=field: (records.referenced_id(r.record, f), r)
+            )
+            checked = (
+                {"rows": keyed, "known": ids}
+                | f"Join_{field}" >> beam.CoGroupByKey()
+                | f"Check_{field}"
+                >> beam.FlatMap(lambda kv, f=field, t=target: _known_or_dead(kind, f, t, kv)).with_outputs(
+                    DEAD, main=VALID
+                )
+            )
+            rows = checked[VALID]
+            dead.append(checked[DEAD])
+        return {VALID: rows, DEAD: dead}
+
+
+def _valid(kind: str, row: Row) -> Any:
+    beam.metrics.Metrics.counter(NAMESPACE, f"{kind}.valid").inc()
+    return row.record
 
 
 class ReadSource(beam.PTransform):
-    """``PBegin -> {valid: records, dead: dead-letter dicts}`` for one source."""
+    """``PBegin -> {valid: Rows, dead: dead-letter dicts}``: parsed and de-duplicated.
+
+    ``check_sources`` runs the reference checks and turns the rows into records.
+    """
 
     def __init__(self, kind: str, spec: SourceSpec, input_dir: str):
         super().__init__()
@@ -119,5 +218,25 @@ class ReadSource(beam.PTransform):
             | "Open" >> fileio.ReadMatches()
             | "Parse" >> beam.ParDo(ParseFile(self._kind, self._spec)).with_outputs(DEAD, main=VALID)
         )
-        # Reading is one file per worker; reshuffle so the work after it spreads out.
-        return {VALID: parsed[VALID] | "Spread" >> beam.Reshuffle(), DEAD: parsed[DEAD]}
+        unique = parsed[VALID] | "Unique" >> DropDuplicates(self._kind)
+        return {VALID: unique[VALID], DEAD: [parsed[DEAD], unique[DEAD]]}
+
+
+def check_sources(read: Mapping[str, Any], specs: Mapping[str, SourceSpec]) -> dict[str, dict[str, Any]]:
+    """``{kind: ReadSource output} -> {kind: {valid: records, dead: dead letters}}``.
+
+    Applies each source's ``references`` against the other sources' parsed rows
+    and counts what survives as ``valid``, so ``read = valid + dead-lettered``.
+    """
+    out = {}
+    for kind, spec in specs.items():
+        rows, dead = read[kind][VALID], list(read[kind][DEAD])
+        if spec.references:
+            known = {t: read[t][VALID] for t in spec.references.values()}
+            checked = rows | f"References_{kind}" >> CheckReferences(kind, spec, known)
+            rows, dead = checked[VALID], dead + checked[DEAD]
+        out[kind] = {
+            VALID: rows | f"Valid_{kind}" >> beam.Map(lambda r, k=kind: _valid(k, r)),
+            DEAD: dead | f"Dead_{kind}" >> beam.Flatten(),
+        }
+    return out

@@ -71,7 +71,7 @@ def test_movielens_genre_flags_become_categories():
 
 def test_user_attributes_are_name_value_pairs():
     user = records.parse_row("users", ML.source("users"), "1|24|M|technician|85711", None)
-    assert user == records.User("1", ("age=24", "gender=M", "occupation=technician"))
+    assert user == records.User("1", ("age=[18,25)", "gender=M", "occupation=technician"))
 
 
 @pytest.mark.parametrize(
