@@ -77,7 +77,7 @@ class ModelConfig:
     logq_correction: bool = True
     sources: tuple[str, ...] = ("id", "sequence", "content", "profile", "social", "item_graph")
     transformer_layers: int = 1
-    sequence_length: int = 20
+    sequence_length: int = 50
     attention_heads: int = 2
     dropout: float = 0.1
     id_dropout: float = 0.1

@@ -68,9 +68,11 @@ class QueryTower(tf.keras.Model):
         self.users = vocabs.get(F.USER_VOCAB) if on & {"id", "social"} else None
         self.use_id = "id" in on and self.users is not None
         self.sequence = None
+        # The history is most recent first: the encoder attends over its first sequence_length events.
+        self.sequence_length = min(config.sequence_length, history_length)
         if "sequence" in on:
             self.sequence = SequenceEncoder(
-                history_length,
+                self.sequence_length,
                 dim,
                 config.transformer_layers,
                 config.attention_heads,
@@ -90,12 +92,10 @@ class QueryTower(tf.keras.Model):
             if self.use_id:
                 parts.append(own)
         if self.sequence is not None:
-            history, mask = self.items(inputs[F.HISTORY_ITEM_IDS])
-            parts.append(
-                self.sequence(
-                    history, mask, inputs[F.HISTORY_TIME_GAPS], inputs[F.HISTORY_WEIGHTS], training=training
-                )
-            )
+            n = self.sequence_length
+            history, mask = self.items(inputs[F.HISTORY_ITEM_IDS][:, :n])
+            gaps, weights = inputs[F.HISTORY_TIME_GAPS][:, :n], inputs[F.HISTORY_WEIGHTS][:, :n]
+            parts.append(self.sequence(history, mask, gaps, weights, training=training))
         if self.attributes is not None:
             parts.append(masked_mean(*self.attributes(inputs[F.USER_ATTRIBUTES])))
         if self.social is not None:

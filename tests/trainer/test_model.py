@@ -39,6 +39,21 @@ def test_padding_in_history_does_not_change_the_query(tiny_data, batch):
     np.testing.assert_allclose(model.query_tower(batch).numpy(), model.query_tower(longer).numpy(), atol=1e-6)
 
 
+def test_the_encoder_attends_over_the_most_recent_sequence_length_events(tiny_data, batch):
+    cfg = config.override(config.Config(), ["model.sequence_length=1", "model.sources=id,sequence"])
+    tower = artifacts.build(tiny_data, cfg).query_tower
+
+    def query(latest, before):
+        inputs = dict(batch)
+        history = [[latest, before] + [""] * 48] * 7
+        inputs[F.HISTORY_ITEM_IDS] = tf.constant(history)
+        return tower(inputs).numpy()
+
+    base = query("i1", "i2")
+    np.testing.assert_allclose(query("i1", "i6"), base, atol=1e-6)  # beyond the one-event window
+    assert (np.abs(query("i6", "i2") - base).max(axis=1) > 1e-4).all()
+
+
 def test_sampling_probability_is_the_train_share(tiny_data):
     table = sampling_probability(tiny_data)
     got = table.lookup(tf.constant(["i1", "i2", "i6", "never-seen"])).numpy()
