@@ -86,6 +86,9 @@ class ModelConfig:
     uniform_negatives: int = 0
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """The training loop.
@@ -96,6 +99,8 @@ class TrainConfig:
         epochs; off, train on TRAIN only and tune on VALIDATION.
       early_stopping_patience: without refit, stop after this many epochs without a
         better validation NDCG@10 and keep the best weights (0: never stop early).
+      lr_schedule: ``constant``, or ``cosine``: the learning rate decays along a half
+        cosine to zero at the end of the last epoch.
     """
 
     epochs: int = 8
@@ -105,6 +110,11 @@ class TrainConfig:
     shuffle_buffer: int = 20000
     refit: bool = True
     early_stopping_patience: int = 2
+    lr_schedule: str = "constant"
+
+    def __post_init__(self):
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"train.lr_schedule must be one of {LR_SCHEDULES}: {self.lr_schedule!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from typing import Any, Sequence
@@ -45,6 +46,16 @@ def worker_dir(model_dir: str, strategy: tf.distribute.Strategy) -> str:
     return paths.join(model_dir, "workers", f"{resolver.task_type}-{resolver.task_id}")
 
 
+def learning_rate(train: msrec_config.TrainConfig, data_dir: str) -> Any:
+    """The configured rate, or a cosine decay to zero over every step of ``train.epochs``."""
+    if train.lr_schedule == "constant":
+        return train.learning_rate
+    meta = data.metadata(data_dir)
+    examples = meta["train_examples"] + (meta["validation_examples"] if train.refit else 0)
+    steps = train.epochs * math.ceil(examples / train.batch_size)
+    return tf.keras.optimizers.schedules.CosineDecay(train.learning_rate, decay_steps=steps)
+
+
 def run(
     config: msrec_config.Config,
     data_dir: str,
@@ -73,7 +84,7 @@ def run(
     )
     with distribution.scope():
         model = artifacts.build(data_dir, config)
-        model.compile(optimizer=tf.keras.optimizers.Adam(config.train.learning_rate))
+        model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate(config.train, data_dir)))
     model_dir = worker_dir(model_dir, distribution)
     tf.io.gfile.makedirs(model_dir)
     hooks = []

@@ -1,5 +1,6 @@
 """The training job as a cloud job: resume after a kill, and two workers under TF_CONFIG."""
 
+import dataclasses
 import json
 import os
 import socket
@@ -91,3 +92,17 @@ def test_two_workers_train_one_model_together(tiny_data, tmp_path):
     assert names
     for name in names:
         np.testing.assert_allclose(chief.get_tensor(name), other.get_tensor(name), rtol=1e-5)
+
+
+def test_cosine_schedule_decays_to_zero_over_every_step_of_every_epoch(tiny_data):
+    meta = json.load(open(os.path.join(tiny_data, paths.METADATA)))
+    train = config.TrainConfig(epochs=3, batch_size=2, learning_rate=0.01, lr_schedule="cosine")
+    steps = 3 * -(-(meta["train_examples"] + meta["validation_examples"]) // 2)
+    schedule = task.learning_rate(train, tiny_data)
+    assert float(schedule(0)) == pytest.approx(0.01)
+    middle = steps // 2
+    assert float(schedule(middle)) == pytest.approx(0.005 * (1 + np.cos(np.pi * middle / steps)), rel=1e-5)
+    assert float(schedule(steps)) == pytest.approx(0.0, abs=1e-9)
+    assert task.learning_rate(dataclasses.replace(train, lr_schedule="constant"), tiny_data) == 0.01
+    with pytest.raises(ValueError, match="lr_schedule"):
+        config.TrainConfig(lr_schedule="linear")
