@@ -124,6 +124,8 @@ class Config:
     train: TrainConfig = TrainConfig()
 
     def __post_init__(self):
+        if self.model.sequence_length < 1:
+            raise ValueError(f"model.sequence_length must be at least 1: {self.model.sequence_length}")
         unknown = set(self.model.sources) - set(SOURCES)
         if unknown or not self.model.sources:
             raise ValueError(f"model.sources must be a non-empty subset of {SOURCES}: {self.model.sources}")

@@ -38,14 +38,35 @@ REQUIRED_FIELDS = {
     "item_tags": ("item_id", "tag"),
     "tag_names": ("tag_id", "name"),
 }
-# Which ids a source defines, for ``references``: user ids come from ``users`` or ``interactions``,
-# item ids from ``items`` or ``interactions``, tag ids from ``tag_names``.
-REFERABLE = {
-    "user_id": ("users", "interactions"),
-    "friend_id": ("users", "interactions"),
-    "item_id": ("items", "interactions"),
-    "tag": ("tag_names",),
+# The id fields each source's records carry, as field -> (id kind, record attribute). One table
+# for config checks, reference joins and the records module.
+ID_FIELDS = {
+    "interactions": {"user_id": ("user", "user"), "item_id": ("item", "item")},
+    "items": {"item_id": ("item", "item")},
+    "users": {"user_id": ("user", "user")},
+    "social": {"user_id": ("user", "user"), "friend_id": ("user", "friend")},
+    "item_tags": {"item_id": ("item", "item"), "tag": ("tag", "tag")},
+    "tag_names": {"tag_id": ("tag", "tag")},
 }
+# The sources whose rows make ids of a kind known, for ``references``.
+DEFINES = {"user": ("users", "interactions"), "item": ("items", "interactions"), "tag": ("tag_names",)}
+
+
+def id_kind(kind: str, field: str) -> str:
+    """``user``, ``item`` or ``tag``: what the ``field`` of a ``kind`` row names."""
+    return ID_FIELDS[kind][field][0]
+
+
+def id_attribute(kind: str, field: str) -> str:
+    """The attribute of a parsed ``kind`` record that holds ``field``."""
+    return ID_FIELDS[kind][field][1]
+
+
+def defining_field(target: str, id_kind_: str) -> str:
+    """The field of ``target`` rows that defines ids of ``id_kind_``."""
+    return next(f for f, (k, _) in ID_FIELDS[target].items() if k == id_kind_)
+
+
 PRESETS = ("synthetic", "movielens-100k", "lastfm-2k")
 
 
@@ -90,6 +111,15 @@ class DatasetSpec:
     name: str
     sources: Mapping[str, SourceSpec]
 
+    def __post_init__(self):
+        # A tag id with no name cannot become a feature: with ``tag_names`` present, it is an
+        # unknown reference however the spec was built.
+        if "tag_names" in self.sources and "item_tags" in self.sources:
+            tags = self.sources["item_tags"]
+            if "tag" not in tags.references:
+                named = dataclasses.replace(tags, references={"tag": "tag_names", **tags.references})
+                object.__setattr__(self, "sources", {**self.sources, "item_tags": named})
+
     def source(self, kind: str) -> SourceSpec | None:
         return self.sources.get(kind)
 
@@ -116,15 +146,13 @@ def from_dict(values: Mapping[str, Any]) -> DatasetSpec:
         sources[kind] = spec
     if "interactions" not in sources:
         raise ValueError("a dataset config needs an 'interactions' source")
-    if "tag_names" in sources:
-        if "item_tags" not in sources:
-            raise ValueError("source 'tag_names' names the tags of 'item_tags', which is not configured")
-        # A tag id with no name cannot become a feature: it is an unknown reference.
-        tags = sources["item_tags"]
-        sources["item_tags"] = dataclasses.replace(tags, references={"tag": "tag_names", **tags.references})
-    for kind, spec in sources.items():
-        _check_references(kind, spec, sources)
-    return DatasetSpec(name=str(values.get("name", "custom")), sources=sources)
+    if "tag_names" in sources and "item_tags" not in sources:
+        raise ValueError("source 'tag_names' names the tags of 'item_tags', which is not configured")
+    dataset = DatasetSpec(name=str(values.get("name", "custom")), sources=sources)
+    for kind, source in dataset.sources.items():
+        _check_references(kind, source, dataset.sources)
+        _check_buckets(kind, source)
+    return dataset
 
 
 def _boundaries(kind: str, column: Any, values: Any) -> tuple[float, ...]:
@@ -139,16 +167,28 @@ def _boundaries(kind: str, column: Any, values: Any) -> tuple[float, ...]:
 
 def _check_references(kind: str, spec: SourceSpec, sources: Mapping[str, SourceSpec]) -> None:
     for field, target in spec.references.items():
+        if field not in ID_FIELDS[kind]:
+            raise ValueError(f"source {kind!r}: only {sorted(ID_FIELDS[kind])} can reference, not {field!r}")
         if field not in spec.fields:
             raise ValueError(f"source {kind!r}: reference field {field!r} is not mapped in 'fields'")
-        if target not in REFERABLE.get(field, ()):
-            raise ValueError(
-                f"source {kind!r}: {field!r} can reference {REFERABLE.get(field, ())}, not {target!r}"
-            )
+        allowed = DEFINES[id_kind(kind, field)]
+        if target not in allowed:
+            raise ValueError(f"source {kind!r}: {field!r} can reference {allowed}, not {target!r}")
         if target not in sources:
             raise ValueError(f"source {kind!r}: {field!r} references {target!r}, which is not configured")
         if target == kind:
             raise ValueError(f"source {kind!r}: {field!r} cannot reference its own source")
+
+
+def _check_buckets(kind: str, spec: SourceSpec) -> None:
+    if not spec.buckets:
+        return
+    if kind != "users":
+        raise ValueError(f"source {kind!r}: buckets apply to the attributes of 'users' only")
+    columns = {column for column, _ in spec.attributes}
+    stray = [column for column in spec.buckets if column not in columns]
+    if stray:
+        raise ValueError(f"source {kind!r}: buckets name columns {stray} that are not attributes")
 
 
 def load(path: str) -> DatasetSpec:

@@ -23,7 +23,8 @@ def top_tags(counts: Iterable[tuple[str, int]], k: int) -> tuple[str, ...]:
 def merge(item: str, grouped: dict[str, list[Any]]) -> Item:
     """An item's row (or an empty one, when only tags know it) with the joined tags appended."""
     rows, tags = grouped["items"], grouped["tags"]
-    row = rows[0] if rows else Item(item, (), (), ())
+    # Two item rows with one id (not exact duplicates): the smallest, so every run picks the same.
+    row = min(rows) if rows else Item(item, (), (), ())
     joined = tags[0] if tags else ()
     return row._replace(tags=tuple(dict.fromkeys(row.tags + joined)))
 
@@ -52,7 +53,9 @@ class JoinItemTags(beam.PTransform):
                 | "Named"
                 >> beam.FlatMap(
                     lambda kv: [
-                        ItemTag(item, name) for name in kv[1]["names"][:1] for item in kv[1]["taggings"]
+                        ItemTag(item, name)
+                        for name in sorted(kv[1]["names"])[:1]
+                        for item in kv[1]["taggings"]
                     ]
                 )
             )

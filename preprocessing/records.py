@@ -15,6 +15,7 @@ import math
 import re
 from typing import Any, NamedTuple, Sequence
 
+from msrec import sources
 from msrec.sources import SourceSpec
 
 
@@ -53,20 +54,14 @@ class TagName(NamedTuple):
     name: str
 
 
-# The record attribute holding each referable canonical field.
-ATTRIBUTE = {"user_id": "user", "friend_id": "friend", "item_id": "item", "tag": "tag"}
+def referenced_id(kind: str, record: Any, field: str) -> str:
+    """The value of ``field`` in a parsed ``kind`` record, e.g. ``item_id`` of an ``Interaction``."""
+    return getattr(record, sources.id_attribute(kind, field))
 
 
-def referenced_id(record: Any, field: str) -> str:
-    """The value of ``field`` in a parsed record, e.g. ``item_id`` of an ``Interaction``."""
-    return getattr(record, ATTRIBUTE[field])
-
-
-def defined_id(kind: str, record: Any, field: str) -> str:
-    """The id a record of source ``kind`` makes known for references to ``field``."""
-    if kind == "tag_names":
-        return record.tag
-    return record.item if field == "item_id" else record.user
+def defined_id(target: str, record: Any, id_kind: str) -> str:
+    """The ``user``/``item``/``tag`` id a record of source ``target`` makes known."""
+    return getattr(record, sources.id_attribute(target, sources.defining_field(target, id_kind)))
 
 
 class BadRecord(ValueError):

@@ -20,6 +20,7 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
+from msrec import sources as sources_config
 from msrec.sources import SourceSpec, resolve
 from preprocessing import records
 
@@ -163,8 +164,14 @@ def _known_or_dead(kind: str, field: str, target: str, joined: Any) -> Iterator[
 class CheckReferences(beam.PTransform):
     """Dead-letters rows whose ``references`` name an id the referenced source does not define.
 
-    ``known`` maps each referenced source kind to its de-duplicated rows. The
-    check is a join, so it scales with the data rather than a worker's memory.
+    Input: the source's rows. Output: ``{valid: rows, dead: dead letters}``; a row
+    that breaks two references is dead-lettered once, for the first.
+
+    Args:
+      kind: the source the rows come from.
+      spec: its config; ``spec.references`` maps field -> referenced source.
+      known: for each referenced field, a PCollection of the ids its source defines
+        (distinct). The check is a join, so it scales with the data, not a worker's memory.
     """
 
     def __init__(self, kind: str, spec: SourceSpec, known: Mapping[str, Any]):
@@ -174,15 +181,10 @@ class CheckReferences(beam.PTransform):
     def expand(self, rows):
         kind, dead = self._kind, []
         for field, target in sorted(self._spec.references.items()):
-            ids = (
-                self._known[target]
-                | f"Ids_{field}" >> beam.Map(lambda r, f=field, t=target: records.defined_id(t, r.record, f))
-                | f"Distinct_{field}" >> beam.Distinct()
-                | f"KeyIds_{field}" >> beam.Map(lambda i: (i, True))
-            )
             keyed = rows | f"Key_{field}" >> beam.Map(
-                lambda r, f=field: (records.referenced_id(r.record, f), r)
+                lambda r, f=field: (records.referenced_id(kind, r.record, f), r)
             )
+            ids = self._known[field] | f"KeyIds_{field}" >> beam.Map(lambda i: (i, True))
             checked = (
                 {"rows": keyed, "known": ids}
                 | f"Join_{field}" >> beam.CoGroupByKey()
@@ -193,7 +195,7 @@ class CheckReferences(beam.PTransform):
             )
             rows = checked[VALID]
             dead.append(checked[DEAD])
-        return {VALID: rows, DEAD: dead}
+        return {VALID: rows, DEAD: dead | "AllDead" >> beam.Flatten(pipeline=rows.pipeline)}
 
 
 def _valid(kind: str, row: Row) -> Any:
@@ -219,22 +221,39 @@ class ReadSource(beam.PTransform):
             | "Parse" >> beam.ParDo(ParseFile(self._kind, self._spec)).with_outputs(DEAD, main=VALID)
         )
         unique = parsed[VALID] | "Unique" >> DropDuplicates(self._kind)
-        return {VALID: unique[VALID], DEAD: [parsed[DEAD], unique[DEAD]]}
+        return {VALID: unique[VALID], DEAD: (parsed[DEAD], unique[DEAD]) | "AllDead" >> beam.Flatten()}
 
 
 def check_sources(read: Mapping[str, Any], specs: Mapping[str, SourceSpec]) -> dict[str, dict[str, Any]]:
-    """``{kind: ReadSource output} -> {kind: {valid: records, dead: dead letters}}``.
+    """Runs every source's reference checks and counts what survives as ``valid``.
 
-    Applies each source's ``references`` against the other sources' parsed rows
-    and counts what survives as ``valid``, so ``read = valid + dead-lettered``.
+    Args:
+      read: kind -> the ``ReadSource`` output of that source.
+      specs: kind -> its config.
+
+    Returns:
+      kind -> ``{valid: records, dead: dead letters}``, with ``read = valid + dead-lettered``.
     """
+    ids = {}  # (target, id kind) -> distinct ids, built once however many fields reference them
+
+    def known(kind: str, field: str, target: str):
+        key = (target, sources_config.id_kind(kind, field))
+        if key not in ids:
+            ids[key] = (
+                read[target][VALID]
+                | f"Ids_{target}_{key[1]}"
+                >> beam.Map(lambda r, k=key: records.defined_id(k[0], r.record, k[1]))
+                | f"Distinct_{target}_{key[1]}" >> beam.Distinct()
+            )
+        return ids[key]
+
     out = {}
     for kind, spec in specs.items():
-        rows, dead = read[kind][VALID], list(read[kind][DEAD])
+        rows, dead = read[kind][VALID], [read[kind][DEAD]]
         if spec.references:
-            known = {t: read[t][VALID] for t in spec.references.values()}
-            checked = rows | f"References_{kind}" >> CheckReferences(kind, spec, known)
-            rows, dead = checked[VALID], dead + checked[DEAD]
+            fields = {f: known(kind, f, t) for f, t in spec.references.items()}
+            checked = rows | f"References_{kind}" >> CheckReferences(kind, spec, fields)
+            rows, dead = checked[VALID], dead + [checked[DEAD]]
         out[kind] = {
             VALID: rows | f"Valid_{kind}" >> beam.Map(lambda r, k=kind: _valid(k, r)),
             DEAD: dead | f"Dead_{kind}" >> beam.Flatten(),

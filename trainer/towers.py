@@ -69,10 +69,11 @@ class QueryTower(tf.keras.Model):
         self.use_id = "id" in on and self.users is not None
         self.sequence = None
         # The history is most recent first: the encoder attends over its first sequence_length events.
+        # Its weights are sized by the stored history, so the window can change without new shapes.
         self.sequence_length = min(config.sequence_length, history_length)
         if "sequence" in on:
             self.sequence = SequenceEncoder(
-                self.sequence_length,
+                history_length,
                 dim,
                 config.transformer_layers,
                 config.attention_heads,

@@ -6,7 +6,8 @@ Expected values are those of ``shared/benchmarks/peers.md``. These tests need
 
 import pytest
 
-from msrec import config, sources
+from msrec import config, paths, sources
+from msrec import features as F
 from preprocessing import pipeline
 from tests.conftest import DATA_ENV, real_dataset
 
@@ -41,3 +42,30 @@ def test_split_matches_the_published_fingerprint(name, tmp_path):
         train,
     )
     assert all(r["read"] == r["valid"] + r["dead_letter"] for r in meta["sources"].values())
+    CONTENT_CHECKS[name](meta, str(tmp_path / "out"))
+
+
+def _lastfm_tags(meta, out):
+    # user_taggedartists.dat names 1,538 taggings of artists missing from artists.dat.
+    assert meta["sources"]["item_tags"]["reasons"] == {"unknown_reference": 1538}
+    assert meta["sources"]["tag_names"]["dead_letter"] == 0
+    tags = open(paths.vocab_file(out, F.TAG_VOCAB), encoding="utf-8").read().splitlines()
+    assert meta["vocabulary_sizes"][F.TAG_VOCAB] == len(tags) > 1000 and tags[0] == "rock"
+
+
+def _movielens_age_buckets(meta, out):
+    attributes = open(paths.vocab_file(out, F.ATTRIBUTE_VOCAB), encoding="utf-8").read().splitlines()
+    ages = {a for a in attributes if a.startswith("age=")}
+    # MovieLens 1M's seven age groups, not 61 raw ages.
+    assert ages == {
+        "age=<18",
+        "age=[18,25)",
+        "age=[25,35)",
+        "age=[35,45)",
+        "age=[45,50)",
+        "age=[50,56)",
+        "age=>=56",
+    }
+
+
+CONTENT_CHECKS = {"lastfm-2k": _lastfm_tags, "movielens-100k": _movielens_age_buckets}

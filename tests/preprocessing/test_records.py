@@ -119,3 +119,44 @@ def test_a_null_time_is_bad_data_not_a_missing_column():
         records.parse_row(
             "interactions", spec.source("interactions"), '{"u": "a", "i": "b", "t": null}', None
         )
+
+
+@pytest.mark.parametrize(
+    "raw, label",
+    [
+        ("17", "<18"),
+        ("18", "[18,25)"),
+        ("24.9", "[18,25)"),
+        ("25", "[25,35)"),
+        ("35", ">=35"),
+        ("90", ">=35"),
+    ],
+)
+def test_numbers_fall_into_half_open_buckets(raw, label):
+    assert records.bucket(raw, (18.0, 25.0, 35.0), "age") == label
+
+
+@pytest.mark.parametrize("raw", ["old", "nan", "inf"])
+def test_a_value_that_is_not_a_number_cannot_be_bucketised(raw):
+    with pytest.raises(BadRecord) as err:
+        records.bucket(raw, (18.0,), "age")
+    assert err.value.reason == "bad_number"
+
+
+def test_an_empty_bucketised_attribute_is_left_out_like_any_empty_attribute():
+    user = records.parse_row("users", ML.source("users"), "1||M|technician|85711", None)
+    assert user == records.User("1", ("gender=M", "occupation=technician"))
+
+
+def test_tag_rows_and_tag_names_parse_and_a_nameless_tag_is_rejected():
+    lastfm = sources.preset("lastfm-2k")
+    columns = ["userID", "artistID", "tagID", "day", "month", "year"]
+    tagging = records.parse_row("item_tags", lastfm.source("item_tags"), "2\t52\t13\t1\t4\t2009", columns)
+    assert tagging == records.ItemTag("52", "13")
+    header = ["tagID", "tagValue"]
+    assert records.parse_row("tag_names", lastfm.source("tag_names"), "13\tblues", header) == records.TagName(
+        "13", "blues"
+    )
+    with pytest.raises(BadRecord) as err:
+        records.parse_row("tag_names", lastfm.source("tag_names"), "14\t ", header)
+    assert err.value.reason == "empty_name"
