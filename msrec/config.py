@@ -103,14 +103,14 @@ class TrainConfig:
         cosine to zero at the end of the last epoch.
     """
 
-    epochs: int = 8
+    epochs: int = 12
     batch_size: int = 256
     learning_rate: float = 0.005
     seed: int = 42
     shuffle_buffer: int = 20000
     refit: bool = True
     early_stopping_patience: int = 2
-    lr_schedule: str = "constant"
+    lr_schedule: str = "cosine"
 
     def __post_init__(self):
         if self.lr_schedule not in LR_SCHEDULES:
