@@ -65,7 +65,9 @@ def stage_reached(out: str) -> str:
         if not path.exists():
             continue
         files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
-        (writing if files and all("beam-temp" in str(p) for p in files) else done).append(name)
+        if not files:
+            continue  # Beam creates each write's empty temp directory when the pipeline starts
+        (writing if all("beam-temp" in str(p) for p in files) else done).append(name)
     if not done and not writing:
         return "nothing written yet (still reading, splitting or grouping)"
     return "; ".join(
