@@ -37,13 +37,13 @@ class JoinItemTags(beam.PTransform):
     its ``k`` most used tags.
     """
 
-    def __init__(self, k: int, named: bool):
+    def __init__(self, k: int):
         super().__init__()
-        self._k, self._named = k, named
+        self._k = k
 
     def expand(self, inputs):
         taggings, k = inputs["taggings"], self._k
-        if self._named:
+        if "names" in inputs:
             taggings = (
                 {
                     "taggings": taggings | "ByTagId" >> beam.Map(lambda t: (t.tag, t.item)),

@@ -66,7 +66,7 @@ def _items(read: dict, p: beam.Pipeline, k: int):
     inputs = {"items": items, "taggings": read["item_tags"][VALID]}
     if "tag_names" in read:
         inputs["names"] = read["tag_names"][VALID]
-    return inputs | "ItemTags" >> content.JoinItemTags(k, named="tag_names" in read)
+    return inputs | "ItemTags" >> content.JoinItemTags(k)
 
 
 def _write_dead_letters(read: dict, output_dir: str) -> None:

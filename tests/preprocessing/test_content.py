@@ -16,7 +16,7 @@ def joined(items, taggings, names=None, k=2):
         }
         if names is not None:
             inputs["names"] = p | "Names" >> beam.Create(names)
-        out = inputs | content.JoinItemTags(k=k, named=names is not None)
+        out = inputs | content.JoinItemTags(k=k)
         yield out
 
 
