@@ -104,24 +104,34 @@ class ServingModule(tf.Module):
         self.k = min(k, len(item_ids))
         history = F.by_name(contract)[F.HISTORY_ITEM_IDS].length
         # Over-fetch by the history length so excluding known items still leaves k.
-        self.index = tfrs.layers.factorized_top_k.BruteForce(k=min(self.k + history, len(item_ids)))
+        fetch = min(self.k + history, len(item_ids))
+        self.index = tfrs.layers.factorized_top_k.BruteForce(k=fetch)
         self.index.index(tf.constant(evaluate.embed(self.candidate_tower, candidates)), tf.constant(item_ids))
         self.users = UserTable(data.load_all(data_dir, paths.USERS, self.query_features), self.query_features)
         self.history_length = history
         counts = data.item_popularity(data_dir)
         shares = np.array([counts.get(i, 0) for i in item_ids], np.float32) / max(sum(counts.values()), 1)
-        top = np.argsort(-shares, kind="stable")[: self.k]
+        # Over-fetched like the index, so excluding a user's recent items still leaves k.
+        top = np.argsort(-shares, kind="stable")[:fetch]
         self.popular_ids = tf.constant(np.array(item_ids, dtype=object)[top])
         self.popular_scores = tf.constant(shares[top])
+        # A model without the sequence part does not read the history: recent items cannot make a user known.
+        self.reads_history = model.query_tower.sequence is not None
 
-    def popular_or(self, known: tf.Tensor, result: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """``result`` where ``known``, else the TRAIN-popularity top-K (the cold-start answer)."""
+    def popular_or(
+        self, known: tf.Tensor, result: dict[str, tf.Tensor], exclude: tf.Tensor
+    ) -> dict[str, tf.Tensor]:
+        """``result`` where ``known``, else the TRAIN-popularity top-K without ``exclude`` (cold start)."""
         rows = tf.shape(known)[0]
-        fallback = {
-            ITEM_IDS: tf.tile(self.popular_ids[tf.newaxis], [rows, 1]),
-            SCORES: tf.tile(self.popular_scores[tf.newaxis], [rows, 1]),
-        }
+        ids = tf.tile(self.popular_ids[tf.newaxis], [rows, 1])
+        fallback = self.without(ids, tf.tile(self.popular_scores[tf.newaxis], [rows, 1]), exclude)
         return {key: tf.where(known[:, tf.newaxis], result[key], fallback[key]) for key in result}
+
+    def without(self, ids: tf.Tensor, scores: tf.Tensor, exclude: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The best k of ``ids`` (ranked by ``scores``) that are not in ``exclude``."""
+        hit = tf.reduce_any(tf.equal(ids[:, :, tf.newaxis], exclude[:, tf.newaxis, :]), axis=-1)
+        scores, order = tf.math.top_k(tf.where(hit, tf.fill(tf.shape(scores), -np.inf), scores), k=self.k)
+        return {ITEM_IDS: tf.gather(ids, order, batch_dims=1), SCORES: scores}
 
     def with_recent(self, user_ids: tf.Tensor, recent: tf.Tensor) -> dict[str, tf.Tensor]:
         """The user's stored features with ``recent`` item ids put in front of the history."""
@@ -141,10 +151,7 @@ class ServingModule(tf.Module):
     def top_k(self, query: dict[str, tf.Tensor], exclude: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         scores, ids = self.index(self.query_tower(query, training=False))
         if exclude is not None:
-            hit = tf.reduce_any(tf.equal(ids[:, :, tf.newaxis], exclude[:, tf.newaxis, :]), axis=-1)
-            scores = tf.where(hit, tf.fill(tf.shape(scores), -np.inf), scores)
-            scores, order = tf.math.top_k(scores, k=self.k)
-            return {ITEM_IDS: tf.gather(ids, order, batch_dims=1), SCORES: scores}
+            return self.without(ids, scores, exclude)
         return {ITEM_IDS: ids[:, : self.k], SCORES: scores[:, : self.k]}
 
     def signatures(self) -> dict[str, Any]:
@@ -158,13 +165,16 @@ class ServingModule(tf.Module):
         def recommend(**inputs):
             query = self.users(inputs[F.USER_ID])
             known = self.users.rows.lookup(inputs[F.USER_ID]) > 0
-            return self.popular_or(known, self.top_k(query, exclude=query[F.HISTORY_ITEM_IDS]))
+            seen = query[F.HISTORY_ITEM_IDS]
+            return self.popular_or(known, self.top_k(query, exclude=seen), exclude=seen)
 
         def recommend_with_recent(**inputs):
             query = self.with_recent(inputs[F.USER_ID], inputs[RECENT_ITEM_IDS])
-            known = tf.reduce_any(tf.not_equal(query[F.HISTORY_ITEM_IDS], F.PAD), axis=1)
-            known = tf.logical_or(known, self.users.rows.lookup(inputs[F.USER_ID]) > 0)
-            return self.popular_or(known, self.top_k(query, exclude=query[F.HISTORY_ITEM_IDS]))
+            seen = query[F.HISTORY_ITEM_IDS]
+            known = self.users.rows.lookup(inputs[F.USER_ID]) > 0
+            if self.reads_history:
+                known = tf.logical_or(known, tf.reduce_any(tf.not_equal(seen, F.PAD), axis=1))
+            return self.popular_or(known, self.top_k(query, exclude=seen), exclude=seen)
 
         def from_examples(examples):
             parsed = tf.io.parse_example(examples, F.parse_spec(self.query_features))

@@ -176,6 +176,29 @@ def test_unknown_users_get_the_popular_items_and_recent_items_count(version_dir)
     assert b"i1" not in ids[1] and ids[1] != [b"i1", b"i2", b"i4"]  # a model answer, not popularity
 
 
+@pytest.fixture(scope="module")
+def no_sequence_version_dir(tiny_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("export_no_sequence")
+    cfg = config.override(config.Config(), ["train.epochs=1", "model.sources=id,content,profile,social"])
+    task.run(cfg, tiny_data, str(root / "model"), verbose=0)
+    model, _, data_dir = load(str(root / "model"))
+    return export.export(model, data_dir, str(root / "base"), k=3)
+
+
+def test_without_a_sequence_part_recent_items_do_not_make_a_user_known(no_sequence_version_dir):
+    loaded = tf.saved_model.load(no_sequence_version_dir)
+    recent = np.full((2, 50), "", dtype=object)
+    recent[0, 0], recent[1, 0] = "i1", "i6"
+    out = loaded.signatures["recommend_user_with_recent"](
+        user_id=tf.constant(["never-seen", "u1"]), recent_item_ids=tf.constant(recent)
+    )
+    ids = out["item_ids"].numpy().tolist()
+    # The model cannot read i1, so the unknown user gets popularity, with i1 itself left out.
+    assert ids[0] == [b"i2", b"i4", b"i6"]
+    np.testing.assert_allclose(out["scores"].numpy()[0], [2 / 7, 1 / 7, 1 / 7], rtol=1e-6)
+    assert not {b"i1", b"i2", b"i3", b"i6"} & set(ids[1])  # u1: a model answer without known and new items
+
+
 def test_recommend_excluding_drops_the_listed_items(version_dir):
     loaded = tf.saved_model.load(version_dir)
     query = {
