@@ -67,6 +67,9 @@ class ModelConfig:
         (mixed negative sampling: in-batch negatives are popular, these are not); 0 = off.
       ranking_weight: weight of a second task that regresses log(1 + event weight) from
         the two embeddings (ratings, listen counts); 0 turns it off.
+      graph_score_weight: weight of the item-graph evidence added to the towers' score
+        (cosine / temperature) when ranking the catalog, in evaluation and serving alike
+        (``trainer/scoring.py``); 0 ranks by the towers alone.
     """
 
     embedding_dim: int = 64
@@ -84,6 +87,7 @@ class ModelConfig:
     num_hard_negatives: int = 0
     ranking_weight: float = 0.0
     uniform_negatives: int = 0
+    graph_score_weight: float = 0.75
 
 
 LR_SCHEDULES = ("constant", "cosine")

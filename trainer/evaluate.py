@@ -47,20 +47,21 @@ def evaluate(
     (TRAIN interactions), by whether the user has friends, and by the test item's
     TRAIN popularity (head: top 20% of items by count, tail: unseen in TRAIN).
     """
+    from trainer import scoring
+
     contract = data.contract(data_dir)
-    item_ids, candidates = catalog(data_dir, contract)
+    item_ids, _, scorer = scoring.for_model(model, data_dir)
     position = {item: i for i, item in enumerate(item_ids)}
-    item_vectors = embed(model.candidate_tower, candidates)
     counts = data.item_popularity(data_dir)
     popularity = np.array([counts.get(item, 0) for item in item_ids], np.float64)
     inputs = F.select(contract, F.QUERY, F.CANDIDATE, F.EVAL)
     model_ranks, popular_ranks, segments = [], [], []
     for batch in data.dataset(data_dir, split, inputs, batch_size):
-        queries = model.query_tower(batch, training=False).numpy()
+        scores = scorer(model.query_tower(batch, training=False), batch[F.HISTORY_ITEM_IDS]).numpy()
         targets = np.array([position[i] for i in _decode(batch[F.ITEM_ID].numpy())])
         seen = batch[F.SEEN_ITEM_IDS].to_list()
         excluded = [[position[i] for i in _decode(s) if i in position] for s in seen]
-        model_ranks.append(metrics.ranks(queries @ item_vectors.T, targets, excluded))
+        model_ranks.append(metrics.ranks(scores, targets, excluded))
         if baseline:
             tiled = np.broadcast_to(popularity, (len(targets), len(popularity)))
             popular_ranks.append(metrics.ranks(tiled, targets, excluded))

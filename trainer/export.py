@@ -34,11 +34,10 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_recommenders as tfrs
 
 from msrec import features as F
 from msrec import paths
-from trainer import blessing, data, evaluate
+from trainer import blessing, data, evaluate, scoring
 from trainer.warmup import warmup_logs, write_warmup
 
 SIGNATURES = (
@@ -92,7 +91,7 @@ class UserTable(tf.Module):
 
 
 class ServingModule(tf.Module):
-    """The exported module: towers, a brute-force top-K index and the user table."""
+    """The exported module: towers, the catalog scorer (brute force over every item) and the user table."""
 
     def __init__(self, model: tf.keras.Model, data_dir: str, k: int):
         super().__init__()
@@ -100,13 +99,11 @@ class ServingModule(tf.Module):
         self.query_features = F.select(contract, F.QUERY)
         self.candidate_features = F.select(contract, F.CANDIDATE)
         self.query_tower, self.candidate_tower = model.query_tower, model.candidate_tower
-        item_ids, candidates = evaluate.catalog(data_dir, contract)
+        item_ids, _, self.scorer = scoring.for_model(model, data_dir)
         self.k = min(k, len(item_ids))
         history = F.by_name(contract)[F.HISTORY_ITEM_IDS].length
         # Over-fetch by the history length so excluding known items still leaves k.
-        fetch = min(self.k + history, len(item_ids))
-        self.index = tfrs.layers.factorized_top_k.BruteForce(k=fetch)
-        self.index.index(tf.constant(evaluate.embed(self.candidate_tower, candidates)), tf.constant(item_ids))
+        self.fetch = fetch = min(self.k + history, len(item_ids))
         self.users = UserTable(data.load_all(data_dir, paths.USERS, self.query_features), self.query_features)
         self.history_length = history
         counts = data.item_popularity(data_dir)
@@ -115,8 +112,9 @@ class ServingModule(tf.Module):
         top = np.argsort(-shares, kind="stable")[:fetch]
         self.popular_ids = tf.constant(np.array(item_ids, dtype=object)[top])
         self.popular_scores = tf.constant(shares[top])
-        # A model without the sequence part does not read the history: recent items cannot make a user known.
-        self.reads_history = model.query_tower.sequence is not None
+        # A model that reads the history neither in its query tower nor in its scorer cannot
+        # know a user from recent items alone.
+        self.reads_history = model.query_tower.sequence is not None or self.scorer.reads_history
 
     def popular_or(
         self, known: tf.Tensor, result: dict[str, tf.Tensor], exclude: tf.Tensor
@@ -149,7 +147,9 @@ class ServingModule(tf.Module):
         return query
 
     def top_k(self, query: dict[str, tf.Tensor], exclude: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
-        scores, ids = self.index(self.query_tower(query, training=False))
+        scores = self.scorer(self.query_tower(query, training=False), query[F.HISTORY_ITEM_IDS])
+        scores, top = tf.math.top_k(scores, k=self.fetch)
+        ids = tf.gather(self.scorer.item_ids, top)
         if exclude is not None:
             return self.without(ids, scores, exclude)
         return {ITEM_IDS: ids[:, : self.k], SCORES: scores[:, : self.k]}

@@ -18,7 +18,7 @@ from msrec import cli
 from msrec import features as F
 from serving.client import GrpcClient, RestClient
 from tests.serving.tiny_model import pick_unused_port
-from trainer import artifacts, data, evaluate
+from trainer import artifacts, data, scoring
 
 pytestmark = pytest.mark.slow
 
@@ -78,8 +78,8 @@ def test_served_top_k_equals_the_in_process_model(run, server):
 
     served = server.predict(inputs)  # serving_default, over gRPC
 
-    item_ids, candidates = evaluate.catalog(data_dir, contract)
-    scores = model.query_tower(inputs).numpy() @ evaluate.embed(model.candidate_tower, candidates).T
+    item_ids, _, scorer = scoring.for_model(model, data_dir)  # what evaluation ranks by
+    scores = scorer(model.query_tower(inputs), inputs[F.HISTORY_ITEM_IDS]).numpy()
     k = config.model.top_k
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     expected_ids = [[item_ids[j] for j in row] for row in top]

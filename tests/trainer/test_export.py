@@ -179,13 +179,14 @@ def test_unknown_users_get_the_popular_items_and_recent_items_count(version_dir)
 @pytest.fixture(scope="module")
 def no_sequence_version_dir(tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("export_no_sequence")
-    cfg = config.override(config.Config(), ["train.epochs=1", "model.sources=id,content,profile,social"])
+    sources = ["train.epochs=1", "model.sources=id,content,profile,social", "model.graph_score_weight=0"]
+    cfg = config.override(config.Config(), sources)
     task.run(cfg, tiny_data, str(root / "model"), verbose=0)
     model, _, data_dir = load(str(root / "model"))
     return export.export(model, data_dir, str(root / "base"), k=3)
 
 
-def test_without_a_sequence_part_recent_items_do_not_make_a_user_known(no_sequence_version_dir):
+def test_a_model_that_does_not_read_the_history_ignores_recent_items(no_sequence_version_dir):
     loaded = tf.saved_model.load(no_sequence_version_dir)
     recent = np.full((2, 50), "", dtype=object)
     recent[0, 0], recent[1, 0] = "i1", "i6"
