@@ -69,7 +69,8 @@ class ModelConfig:
         the two embeddings (ratings, listen counts); 0 turns it off.
       graph_score_weight: weight of the item-graph evidence added to the towers' score
         (cosine / temperature) when ranking the catalog, in evaluation and serving alike
-        (``trainer/scoring.py``); 0 ranks by the towers alone.
+        (``trainer/scoring.py``); 0 ranks by the towers alone, as does a model without
+        the ``item_graph`` source.
     """
 
     embedding_dim: int = 64

@@ -17,7 +17,7 @@ Signatures (every input and output has batch dimension 0; names are stable):
 * ``predict_examples``: ``examples``, a batch of serialized tf.Example with the
   query features (as preprocessing writes them) -> top-K, for batch jobs.
 
-Only core TF ops are used (lookup tables, matmul, top_k), and vocabularies are
+Only core TF ops are used (lookup tables, matmul, gather/scatter, top_k), and vocabularies are
 SavedModel assets, so stock ``tensorflow_model_server`` loads the directory as is.
 ``assets.extra/tf_serving_warmup_requests`` holds real requests; the version is
 written under a temporary name, passes ``trainer.compat`` in a fresh process

@@ -8,7 +8,7 @@ adds exact item-item evidence that a 64-dimensional dot product cannot hold for
 a long-tailed catalog (``docs/tuning.md``). With ``graph_weight`` 0 the ranking
 is the towers' alone.
 
-Only core TF ops (hash table, scatter, sparse-dense matmul, matmul), so the
+Only core TF ops (hash table, unique, ragged range, gather, scatter, matmul), so the
 exported model still loads in stock TF Serving.
 """
 
@@ -36,7 +36,13 @@ class Scorer(tf.Module):
         self.item_ids = tf.constant(np.array(item_ids, dtype=object))
         self.vectors = tf.constant(item_vectors, tf.float32)
         self.temperature, self.graph_weight = float(temperature), float(graph_weight)
-        self.graph = _graph(item_ids, candidates) if graph_weight > 0 else None
+        self.reads_history = graph_weight > 0
+        if (
+            self.reads_history
+        ):  # by neighbour: the items whose lists hold item i are targets[splits[i]:splits[i + 1]]
+            self.splits, self.targets, self.weights = (
+                tf.constant(a) for a in _by_neighbour(item_ids, candidates)
+            )
         self.position = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
                 self.item_ids, tf.range(self.size, dtype=tf.int64), tf.string, tf.int64
@@ -44,26 +50,31 @@ class Scorer(tf.Module):
             -1,
         )
 
-    @property
-    def reads_history(self) -> bool:
-        return self.graph is not None
-
     def __call__(self, queries: tf.Tensor, history: tf.Tensor) -> tf.Tensor:
         scores = tf.matmul(queries, self.vectors, transpose_b=True) / self.temperature
-        if self.graph is None:
+        if not self.reads_history:
             return scores
         return scores + self.graph_weight * self.evidence(history)
 
     def evidence(self, history: tf.Tensor) -> tf.Tensor:
-        """``[B, N]``: per catalog item, the summed weights of its neighbours in each history."""
+        """``[B, N]``: per catalog item, the summed weights of its neighbours in each history.
+
+        Reads only the edges of the history's items (``O(B * L * degree)``), not the whole graph.
+        """
+        history = tf.convert_to_tensor(history, tf.string)
         index = self.position.lookup(history)  # padding and items outside the catalog are -1
         known = tf.where(index >= 0)
-        users = tf.stack([known[:, 0], tf.gather_nd(index, known)], axis=1)
-        shape = [tf.shape(history, tf.int64)[0], self.size]
         # A set: an item given twice (stored and again as a recent event) counts once.
-        multi_hot = tf.minimum(tf.scatter_nd(users, tf.ones([tf.shape(users)[0]]), shape), 1.0)
-        # graph[j, i] = weight of neighbour i of item j, so graph @ multi_hot^T is [N, B].
-        return tf.transpose(tf.sparse.sparse_dense_matmul(self.graph, multi_hot, adjoint_b=True))
+        pairs, _ = tf.unique(known[:, 0] * self.size + tf.gather_nd(index, known))
+        users, items = pairs // self.size, pairs % self.size
+        starts = tf.gather(self.splits, items)
+        edges = tf.ragged.range(starts, tf.gather(self.splits, items + 1))
+        owner = tf.gather(users, edges.value_rowids())
+        targets = tf.gather(self.targets, edges.flat_values)
+        shape = [tf.shape(history, tf.int64)[0], self.size]
+        return tf.scatter_nd(
+            tf.stack([owner, targets], axis=1), tf.gather(self.weights, edges.flat_values), shape
+        )
 
 
 def for_model(model: tf.keras.Model, data_dir: str) -> tuple[list[str], dict[str, np.ndarray], Scorer]:
@@ -79,18 +90,17 @@ def for_model(model: tf.keras.Model, data_dir: str) -> tuple[list[str], dict[str
     )
 
 
-def _graph(item_ids: list[str], candidates: dict[str, np.ndarray]) -> tf.SparseTensor:
-    """The catalog's item graph as a sparse ``[N, N]`` matrix: row = item, column = neighbour."""
+def _by_neighbour(item_ids: list[str], candidates: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """The catalog's item graph in compressed rows keyed by neighbour: ``(splits, items, weights)``."""
     position = {item: i for i, item in enumerate(item_ids)}
-    rows, columns, weights = [], [], []
+    edges = []  # (neighbour, item, weight)
     pairs = zip(candidates[F.ITEM_NEIGHBOR_IDS], candidates[F.ITEM_NEIGHBOR_WEIGHTS], strict=True)
-    for row, (neighbours, values) in enumerate(pairs):
+    for item, (neighbours, values) in enumerate(pairs):
         for neighbour, weight in zip(neighbours, values, strict=True):
             column = position.get(neighbour.decode() if isinstance(neighbour, bytes) else str(neighbour))
             if column is not None:
-                rows.append(row)
-                columns.append(column)
-                weights.append(weight)
-    indices = np.array([rows, columns], np.int64).T.reshape(-1, 2)
-    graph = tf.SparseTensor(indices, np.array(weights, np.float32), [len(item_ids)] * 2)
-    return tf.sparse.reorder(graph)
+                edges.append((column, item, weight))
+    edges.sort()
+    neighbours = np.array([e[0] for e in edges], np.int64)
+    splits = np.searchsorted(neighbours, np.arange(len(item_ids) + 1)).astype(np.int64)
+    return splits, np.array([e[1] for e in edges], np.int64), np.array([e[2] for e in edges], np.float32)
