@@ -50,7 +50,7 @@ def evaluate(
     from trainer import scoring
 
     contract = data.contract(data_dir)
-    item_ids, _, scorer = scoring.for_model(model, data_dir)
+    item_ids, scorer = scoring.for_model(model, data_dir)
     position = {item: i for i, item in enumerate(item_ids)}
     counts = data.item_popularity(data_dir)
     popularity = np.array([counts.get(item, 0) for item in item_ids], np.float64)

@@ -99,7 +99,7 @@ class ServingModule(tf.Module):
         self.query_features = F.select(contract, F.QUERY)
         self.candidate_features = F.select(contract, F.CANDIDATE)
         self.query_tower, self.candidate_tower = model.query_tower, model.candidate_tower
-        item_ids, _, self.scorer = scoring.for_model(model, data_dir)
+        item_ids, self.scorer = scoring.for_model(model, data_dir)
         self.k = min(k, len(item_ids))
         history = F.by_name(contract)[F.HISTORY_ITEM_IDS].length
         # Over-fetch by the history length so excluding known items still leaves k.

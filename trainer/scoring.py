@@ -77,17 +77,13 @@ class Scorer(tf.Module):
         )
 
 
-def for_model(model: tf.keras.Model, data_dir: str) -> tuple[list[str], dict[str, np.ndarray], Scorer]:
-    """The catalog (ids, candidate features) and the scorer of a trained ``TwoTowerModel``."""
+def for_model(model: tf.keras.Model, data_dir: str) -> tuple[list[str], Scorer]:
+    """The catalog's item ids and the scorer of a trained ``TwoTowerModel``."""
     from trainer import data, evaluate
 
     item_ids, candidates = evaluate.catalog(data_dir, data.contract(data_dir))
     vectors = evaluate.embed(model.candidate_tower, candidates)
-    return (
-        item_ids,
-        candidates,
-        Scorer(item_ids, vectors, candidates, model.temperature, model.graph_score_weight),
-    )
+    return item_ids, Scorer(item_ids, vectors, candidates, model.temperature, model.graph_score_weight)
 
 
 def _by_neighbour(item_ids: list[str], candidates: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:

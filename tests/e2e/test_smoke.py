@@ -78,7 +78,7 @@ def test_served_top_k_equals_the_in_process_model(run, server):
 
     served = server.predict(inputs)  # serving_default, over gRPC
 
-    item_ids, _, scorer = scoring.for_model(model, data_dir)  # what evaluation ranks by
+    item_ids, scorer = scoring.for_model(model, data_dir)  # what evaluation ranks by
     scores = scorer(model.query_tower(inputs), inputs[F.HISTORY_ITEM_IDS]).numpy()
     k = config.model.top_k
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
