@@ -77,7 +77,9 @@ def main(argv: list[str]) -> None:
         print(rows[-1], flush=True)
     body = (
         "One request (one user, 50 history items) through `trainer.scoring.Scorer` under `tf.function`, "
-        "median time, in-process:\n\n"
+        f"median time, in-process, on random embeddings and a random graph of {args.neighbors} neighbours "
+        "per item. The evidence reads only the graph edges of the history's items, so what it adds does "
+        "not grow with the catalog; the towers' dot product does.\n\n"
         f"```\n{common.command_line('scoring.py', argv)}\n```\n\n{common.machine()}\n\n"
         + "\n".join(rows)
         + "\n"
