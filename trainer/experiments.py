@@ -173,7 +173,8 @@ def ablation_plot(dataset: str, rows: Sequence[dict[str, Any]], path: str) -> No
         ax.bar([i + offset for i in range(len(rows))], [r[key] for r in rows], width=0.4, label=key)
     ax.set_xticks(range(len(rows)), names, rotation=20, fontsize=8)
     ax.set_title(f"{dataset}: contribution of each source (TEST, PROTOCOL.md)", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, 1.25 * max(max(r["HR@10"], r["NDCG@10"]) for r in rows))  # room for the legend
+    ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
