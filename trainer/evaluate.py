@@ -16,7 +16,8 @@ from msrec import features as F
 from trainer import data, metrics
 
 
-def _decode(values: Any) -> list[str]:
+def decode(values: Any) -> list[str]:
+    """Strings from a tensor's bytes (or anything printable)."""
     return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
 
 
@@ -25,7 +26,7 @@ def catalog(data_dir: str, contract: tuple[F.Feature, ...]) -> tuple[list[str], 
     values = data.load_all(data_dir, "candidates", F.select(contract, F.CANDIDATE))
     order = np.argsort(values[F.ITEM_ID], kind="stable")
     values = {k: v[order] for k, v in values.items()}
-    return _decode(values[F.ITEM_ID]), values
+    return decode(values[F.ITEM_ID]), values
 
 
 def embed(tower: tf.keras.Model, values: dict[str, np.ndarray], batch_size: int = 4096) -> np.ndarray:
@@ -58,9 +59,9 @@ def evaluate(
     model_ranks, popular_ranks, segments = [], [], []
     for batch in data.dataset(data_dir, split, inputs, batch_size):
         scores = scorer(model.query_tower(batch, training=False), batch[F.HISTORY_ITEM_IDS]).numpy()
-        targets = np.array([position[i] for i in _decode(batch[F.ITEM_ID].numpy())])
+        targets = np.array([position[i] for i in decode(batch[F.ITEM_ID].numpy())])
         seen = batch[F.SEEN_ITEM_IDS].to_list()
-        excluded = [[position[i] for i in _decode(s) if i in position] for s in seen]
+        excluded = [[position[i] for i in decode(s) if i in position] for s in seen]
         model_ranks.append(metrics.ranks(scores, targets, excluded))
         if baseline:
             tiled = np.broadcast_to(popularity, (len(targets), len(popularity)))

@@ -102,14 +102,13 @@ class ServingModule(tf.Module):
         item_ids, self.scorer = scoring.for_model(model, data_dir)
         self.k = min(k, len(item_ids))
         history = F.by_name(contract)[F.HISTORY_ITEM_IDS].length
-        # Over-fetch by the history length so excluding known items still leaves k.
-        self.fetch = fetch = min(self.k + history, len(item_ids))
+        # Over-fetch by the history length so excluding known items still leaves k (model and popularity).
+        self.fetch = min(self.k + history, len(item_ids))
         self.users = UserTable(data.load_all(data_dir, paths.USERS, self.query_features), self.query_features)
         self.history_length = history
         counts = data.item_popularity(data_dir)
         shares = np.array([counts.get(i, 0) for i in item_ids], np.float32) / max(sum(counts.values()), 1)
-        # Over-fetched like the index, so excluding a user's recent items still leaves k.
-        top = np.argsort(-shares, kind="stable")[:fetch]
+        top = np.argsort(-shares, kind="stable")[: self.fetch]
         self.popular_ids = tf.constant(np.array(item_ids, dtype=object)[top])
         self.popular_scores = tf.constant(shares[top])
         # A model that reads the history neither in its query tower nor in its scorer cannot

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from msrec import features as F
+from trainer import data, evaluate
 
 
 class Scorer(tf.Module):
@@ -37,9 +38,8 @@ class Scorer(tf.Module):
         self.vectors = tf.constant(item_vectors, tf.float32)
         self.temperature, self.graph_weight = float(temperature), float(graph_weight)
         self.reads_history = graph_weight > 0
-        if (
-            self.reads_history
-        ):  # by neighbour: the items whose lists hold item i are targets[splits[i]:splits[i + 1]]
+        # By neighbour: the items whose lists hold item i are targets[splits[i]:splits[i + 1]].
+        if self.reads_history:
             self.splits, self.targets, self.weights = (
                 tf.constant(a) for a in _by_neighbour(item_ids, candidates)
             )
@@ -79,8 +79,6 @@ class Scorer(tf.Module):
 
 def for_model(model: tf.keras.Model, data_dir: str) -> tuple[list[str], Scorer]:
     """The catalog's item ids and the scorer of a trained ``TwoTowerModel``."""
-    from trainer import data, evaluate
-
     item_ids, candidates = evaluate.catalog(data_dir, data.contract(data_dir))
     vectors = evaluate.embed(model.candidate_tower, candidates)
     return item_ids, Scorer(item_ids, vectors, candidates, model.temperature, model.graph_score_weight)
@@ -92,8 +90,8 @@ def _by_neighbour(item_ids: list[str], candidates: dict[str, np.ndarray]) -> tup
     edges = []  # (neighbour, item, weight)
     pairs = zip(candidates[F.ITEM_NEIGHBOR_IDS], candidates[F.ITEM_NEIGHBOR_WEIGHTS], strict=True)
     for item, (neighbours, values) in enumerate(pairs):
-        for neighbour, weight in zip(neighbours, values, strict=True):
-            column = position.get(neighbour.decode() if isinstance(neighbour, bytes) else str(neighbour))
+        for neighbour, weight in zip(evaluate.decode(neighbours), values, strict=True):
+            column = position.get(neighbour)
             if column is not None:
                 edges.append((column, item, weight))
     edges.sort()
