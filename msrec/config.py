@@ -31,6 +31,13 @@ class DataConfig:
         items before the target (sequences with time); ``others``, all of the user's
         other TRAIN items (data without time, where order is a hash and a prefix is a
         random subset unlike the held-out examples' full histories).
+      regression_l2: ridge penalty of the item scoring graph (EASE^R over TRAIN item sets,
+        ``preprocessing/graphs.py``); larger shrinks the weights of rare pairs.
+      regression_neighbors: how many sources each item keeps in that graph.
+      regression_max_items: the graph covers this many of the most frequent TRAIN items
+        (a dense square matrix of them is inverted on one worker: ~2.5 GB and ~3 min on
+        2 cores at 17,600 items, growing with the cube); rarer items are ranked by the
+        towers alone.
     """
 
     lengths: features.Lengths = features.Lengths()
@@ -38,6 +45,9 @@ class DataConfig:
     min_user_count: int = 1
     cooccurrence_window: int = 5
     history_mode: str = "prefix"
+    regression_l2: float = 50.0
+    regression_neighbors: int = 100
+    regression_max_items: int = 20000
 
     def __post_init__(self):
         if self.history_mode not in ("prefix", "others"):
@@ -67,10 +77,10 @@ class ModelConfig:
         (mixed negative sampling: in-batch negatives are popular, these are not); 0 = off.
       ranking_weight: weight of a second task that regresses log(1 + event weight) from
         the two embeddings (ratings, listen counts); 0 turns it off.
-      graph_score_weight: weight of the item-graph evidence added to the towers' score
-        (cosine / temperature) when ranking the catalog, in evaluation and serving alike
-        (``trainer/scoring.py``); 0 ranks by the towers alone, as does a model without
-        the ``item_graph`` source.
+      graph_score_weight: weight of the item scoring graph's evidence added to the towers'
+        score (cosine / temperature) when ranking the catalog, in evaluation and serving
+        alike (``trainer/scoring.py``); 0 ranks by the towers alone, as does a model
+        without the ``item_graph`` source.
     """
 
     embedding_dim: int = 64
@@ -88,7 +98,7 @@ class ModelConfig:
     num_hard_negatives: int = 0
     ranking_weight: float = 0.0
     uniform_negatives: int = 0
-    graph_score_weight: float = 0.75
+    graph_score_weight: float = 5.0
 
 
 LR_SCHEDULES = ("constant", "cosine")

@@ -7,6 +7,7 @@ A preprocessed data directory::
     <data>/vocab/<name>.txt     one value per line, most frequent first (TRAIN only)
     <data>/item_counts.txt      TRAIN popularity, aligned with vocab/item_id.txt
     <data>/{train,validation,test,candidates,users}/part-*.tfrecord.gz
+    <data>/scoring_graph/part-*.jsonl   [item, [[source, weight], ...]] per line (EASE^R)
     <data>/dead_letter/part-*.jsonl
 
 A model directory::
@@ -24,6 +25,7 @@ SUCCESS = "_SUCCESS"
 METADATA = "metadata.json"
 SPLITS = ("train", "validation", "test")
 CANDIDATES, USERS, DEAD_LETTER = "candidates", "users", "dead_letter"
+SCORING_GRAPH = "scoring_graph"
 TFRECORD_SUFFIX = ".tfrecord.gz"
 
 

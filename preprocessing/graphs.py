@@ -6,6 +6,14 @@
 * Items: two items co-occur when one follows the other within ``window``
   positions of a user's TRAIN sequence; the weight is the count normalised by
   ``sqrt(n_a * n_b)`` (cosine over sequences), and an item keeps its ``k`` best.
+  The candidate tower aggregates these neighbours.
+* Item scoring graph: the closed-form item-item regression EASE^R (Steck, 2019)
+  over users' TRAIN item sets: ``B = argmin ||X - XB||^2 + l2 ||B||^2`` with a zero
+  diagonal, so ``B[i, j]`` says how much having ``i`` predicts ``j`` *given the rest
+  of the history*: items that only echo each other share the credit, unlike in
+  cosine, and an item that comes *instead of* ``j`` gets a negative weight. An item
+  keeps the ``k`` weights of its column largest in magnitude, negative ones
+  included. The ranking adds this evidence to the towers' score (``trainer/scoring.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import math
 from typing import Iterable, Iterator, Sequence
 
 import apache_beam as beam
+import numpy as np
 
 
 def top_k(neighbours: Iterable[tuple[str, float]], k: int) -> list[tuple[str, float]]:
@@ -40,6 +49,78 @@ def cosine(a: str, counts: dict[str, int], popularity: dict[str, int], k: int) -
     n_a = popularity.get(a, 1)
     weights = ((b, c / math.sqrt(n_a * popularity.get(b, 1))) for b, c in counts.items())
     return top_k(weights, k)
+
+
+def head(item_counts: Iterable[tuple[str, int]], limit: int) -> list[str]:
+    """The ``limit`` most frequent items, ties broken by id: the items the regression covers."""
+    return [item for item, _ in sorted(item_counts, key=lambda kv: (-kv[1], kv[0]))[:limit]]
+
+
+def regression(
+    item_sets: Iterable[Sequence[int]], items: Sequence[str], l2: float, k: int
+) -> Iterator[tuple[str, list[tuple[str, float]]]]:
+    """EASE^R over ``items``: per item, the ``k`` items whose presence says most about it.
+
+    Args:
+      item_sets: per user, the positions in ``items`` of their distinct TRAIN items.
+      items: the covered items; memory is ``8 * len(items) ** 2`` bytes, twice over.
+      l2: the ridge penalty; larger shrinks the weights of rarely co-occurring pairs.
+      k: how many of each item's sources to keep, the largest weights in magnitude.
+
+    Yields:
+      ``(item, [(source, weight), ...])``, largest magnitude first, for items with any source.
+    """
+    n = len(items)
+    gram = np.zeros((n, n))
+    for rows in item_sets:
+        rows = np.asarray(rows, np.int64)
+        gram[np.ix_(rows, rows)] += 1.0
+    gram[np.diag_indices(n)] += l2
+    weights = np.linalg.inv(gram)  # the precision matrix P
+    del gram
+    weights /= -np.diag(weights).copy()  # column j: B[:, j] = -P[:, j] / P[j, j]
+    np.fill_diagonal(weights, 0.0)
+    for j, item in enumerate(items):
+        magnitude = np.abs(weights[:, j])
+        sources = np.flatnonzero(magnitude > 0)
+        if len(sources) > k:
+            sources = sources[np.argpartition(-magnitude[sources], k - 1)[:k]]
+        if len(sources):
+            order = sorted(sources, key=lambda i: (-magnitude[i], items[i]))
+            yield item, [(items[i], float(weights[i, j])) for i in order]
+
+
+class BuildScoringGraph(beam.PTransform):
+    """``Timeline`` -> ``(item, [(source, weight), ...])``: EASE^R over the most frequent TRAIN items.
+
+    The regression runs on one worker over a dense matrix of the covered items, so
+    ``max_items`` bounds its memory and time (``docs/benchmarks.md``); rarer items
+    get no scoring edges and are ranked by the towers alone.
+    """
+
+    def __init__(self, l2: float, k: int, max_items: int, item_counts):
+        super().__init__()
+        self._l2, self._k, self._max, self._counts = l2, k, max_items, item_counts
+
+    def expand(self, timelines):
+        items = self._counts | "AllCounts" >> beam.combiners.ToList() | "Head" >> beam.Map(head, self._max)
+        index = items | "Index" >> beam.Map(lambda names: {name: i for i, name in enumerate(names)})
+        return (
+            timelines
+            | "ItemSets"
+            >> beam.Map(
+                lambda t, at: np.array(sorted({at[it.item] for it in t.train if it.item in at}), np.int32),
+                at=beam.pvalue.AsSingleton(index),
+            )
+            | "AllSets" >> beam.combiners.ToList()
+            | "Regression"
+            >> beam.FlatMap(
+                lambda sets, names, l2, k: regression(sets, names, l2, k),
+                names=beam.pvalue.AsSingleton(items),
+                l2=self._l2,
+                k=self._k,
+            )
+        )
 
 
 class MergeCounts(beam.CombineFn):

@@ -3,6 +3,7 @@
     sources --(parse, de-duplicate, check references)--> records --> dead_letter/*.jsonl
     items + item_tags (+ tag_names) --JoinItemTags--> items with their most used tags
     interactions -> SplitByUser -> BuildExamples -> EncodeExamples -> {train,validation,test}/
+                                -> TRAIN item sets -> BuildScoringGraph -> scoring_graph/
                                 -> latest state  -> EncodeExamples -> users/
                                 -> catalog       -> EncodeExamples -> candidates/
                                 -> TRAIN counts  -> WriteVocabulary -> vocab/, item_counts.txt
@@ -88,7 +89,7 @@ def _friends(read: dict, timelines, p: beam.Pipeline, k: int):
     return {"edges": read["social"][VALID], "timelines": timelines} | "Social" >> graphs.BuildSocialGraph(k)
 
 
-def _statistics(timelines, item_counts, friends, neighbors):
+def _statistics(timelines, item_counts, friends, neighbors, scoring):
     return [
         timelines
         | "UserLengths" >> beam.Map(lambda t: len(t.train))
@@ -102,6 +103,9 @@ def _statistics(timelines, item_counts, friends, neighbors):
         neighbors
         | "NeighborCount" >> beam.Map(lambda kv: len(kv[1]))
         | "ItemNeighbors" >> stats.Distribution("item_graph_neighbors"),
+        scoring
+        | "ScoringSources" >> beam.Map(lambda kv: len(kv[1]))
+        | "ScoringNeighbors" >> stats.Distribution("scoring_graph_sources"),
     ]
 
 
@@ -130,6 +134,17 @@ def build(
     )
     neighbors = timelines | "ItemGraph" >> graphs.BuildItemGraph(
         data.cooccurrence_window, lengths.neighbors, item_counts
+    )
+    scoring = timelines | "ScoringGraph" >> graphs.BuildScoringGraph(
+        data.regression_l2, data.regression_neighbors, data.regression_max_items, item_counts
+    )
+    (
+        scoring
+        | "ScoringJson" >> beam.Map(lambda kv: json.dumps(kv, ensure_ascii=False))
+        | "WriteScoring"
+        >> beam.io.WriteToText(
+            paths.join(output_dir, paths.SCORING_GRAPH, "part"), file_name_suffix=".jsonl", num_shards=1
+        )
     )
     friends = _friends(read, timelines, p, lengths.friends)
     joined = (
@@ -173,7 +188,7 @@ def build(
         | "Fingerprint" >> beam.Map(lambda lines: ("test_split_sha256", split.fingerprint(lines))),
         {"item_counts": item_counts, "timelines": timelines, "items": items, "users": users}
         | "Vocabularies" >> vocab.BuildVocabularies(output_dir, data),
-        _statistics(timelines, item_counts, friends, neighbors)
+        _statistics(timelines, item_counts, friends, neighbors, scoring)
         | "AllDistributions" >> beam.Flatten()
         | "DistributionList" >> beam.combiners.ToList()
         | "Statistics" >> beam.Map(lambda kv: ("statistics", dict(kv))),

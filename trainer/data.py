@@ -78,3 +78,19 @@ def item_popularity(data_dir: str) -> dict[str, int]:
     ids = read_lines(paths.vocab_file(data_dir, F.ITEM_VOCAB))
     counts = read_lines(paths.item_counts_file(data_dir))
     return dict(zip(ids, map(int, counts), strict=True))
+
+
+def scoring_graph(data_dir: str) -> dict[str, list[tuple[str, float]]]:
+    """Per item, its sources in the item scoring graph and their weights (``preprocessing/graphs.py``)."""
+    files = tf.io.gfile.glob(paths.join(data_dir, paths.SCORING_GRAPH, "part-*.jsonl"))
+    if not files:
+        raise FileNotFoundError(
+            f"{data_dir} has no {paths.SCORING_GRAPH}/: it was preprocessed by an older msrec; "
+            "run `msrec preprocess` again (or set model.graph_score_weight=0)"
+        )
+    graph = {}
+    for path in files:
+        for line in read_lines(path):
+            item, sources = json.loads(line)
+            graph[item] = [(source, float(weight)) for source, weight in sources]
+    return graph

@@ -1,11 +1,11 @@
 """How a user scores every catalog item: one definition for evaluation and for serving.
 
 ``score(user, item) = <query, candidate> / temperature + graph_weight * evidence``,
-where ``evidence`` sums the item-graph weights that link the items of the user's
-history to the item (the item's co-occurrence neighbours preprocessing wrote,
-the ItemKNN score). The first term is the two-tower retrieval score; the second
-adds exact item-item evidence that a 64-dimensional dot product cannot hold for
-a long-tailed catalog (``docs/tuning.md``). With ``graph_weight`` 0 the ranking
+where ``evidence`` sums the weights of the item scoring graph that link the items of
+the user's history to the item (EASE^R item-item weights that preprocessing wrote,
+``preprocessing/graphs.py``). The first term is the two-tower retrieval score; the
+second adds exact item-item evidence that a 64-dimensional dot product cannot hold
+for a long-tailed catalog (``docs/tuning.md``). With ``graph_weight`` 0 the ranking
 is the towers' alone.
 
 Only core TF ops (hash table, unique, ragged range, gather, scatter, matmul), so the
@@ -14,21 +14,26 @@ exported model still loads in stock TF Serving.
 
 from __future__ import annotations
 
+from typing import Mapping, Sequence
+
 import numpy as np
 import tensorflow as tf
 
-from msrec import features as F
 from trainer import data, evaluate
 
 
 class Scorer(tf.Module):
-    """``(query embeddings [B, D], history item ids [B, L]) -> scores [B, N]`` over a fixed catalog."""
+    """``(query embeddings [B, D], history item ids [B, L]) -> scores [B, N]`` over a fixed catalog.
+
+    ``graph`` maps an item to its ``(source, weight)`` pairs: a history holding ``source``
+    adds ``weight`` to the item's evidence. Items and sources outside the catalog are ignored.
+    """
 
     def __init__(
         self,
         item_ids: list[str],
         item_vectors: np.ndarray,
-        candidates: dict[str, np.ndarray],
+        graph: Mapping[str, Sequence[tuple[str, float]]],
         temperature: float,
         graph_weight: float,
     ):
@@ -38,11 +43,9 @@ class Scorer(tf.Module):
         self.vectors = tf.constant(item_vectors, tf.float32)
         self.temperature, self.graph_weight = float(temperature), float(graph_weight)
         self.reads_history = graph_weight > 0
-        # By neighbour: the items whose lists hold item i are targets[splits[i]:splits[i + 1]].
+        # By source: the items whose sources include item i are targets[splits[i]:splits[i + 1]].
         if self.reads_history:
-            self.splits, self.targets, self.weights = (
-                tf.constant(a) for a in _by_neighbour(item_ids, candidates)
-            )
+            self.splits, self.targets, self.weights = (tf.constant(a) for a in _by_source(item_ids, graph))
         self.position = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
                 self.item_ids, tf.range(self.size, dtype=tf.int64), tf.string, tf.int64
@@ -57,7 +60,7 @@ class Scorer(tf.Module):
         return scores + self.graph_weight * self.evidence(history)
 
     def evidence(self, history: tf.Tensor) -> tf.Tensor:
-        """``[B, N]``: per catalog item, the summed weights of its neighbours in each history.
+        """``[B, N]``: per catalog item, the summed weights of its sources in each history.
 
         Reads only the edges of the history's items (``O(B * L * degree)``), not the whole graph.
         """
@@ -81,20 +84,24 @@ def for_model(model: tf.keras.Model, data_dir: str) -> tuple[list[str], Scorer]:
     """The catalog's item ids and the scorer of a trained ``TwoTowerModel``."""
     item_ids, candidates = evaluate.catalog(data_dir, data.contract(data_dir))
     vectors = evaluate.embed(model.candidate_tower, candidates)
-    return item_ids, Scorer(item_ids, vectors, candidates, model.temperature, model.graph_score_weight)
+    weight = model.graph_score_weight
+    graph = data.scoring_graph(data_dir) if weight > 0 else {}
+    return item_ids, Scorer(item_ids, vectors, graph, model.temperature, weight)
 
 
-def _by_neighbour(item_ids: list[str], candidates: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-    """The catalog's item graph in compressed rows keyed by neighbour: ``(splits, items, weights)``."""
+def _by_source(
+    item_ids: list[str], graph: Mapping[str, Sequence[tuple[str, float]]]
+) -> tuple[np.ndarray, ...]:
+    """The graph in compressed rows keyed by source: ``(splits, items, weights)``."""
     position = {item: i for i, item in enumerate(item_ids)}
-    edges = []  # (neighbour, item, weight)
-    pairs = zip(candidates[F.ITEM_NEIGHBOR_IDS], candidates[F.ITEM_NEIGHBOR_WEIGHTS], strict=True)
-    for item, (neighbours, values) in enumerate(pairs):
-        for neighbour, weight in zip(evaluate.decode(neighbours), values, strict=True):
-            column = position.get(neighbour)
+    edges = []  # (source, item, weight)
+    for item, sources in graph.items():
+        target = position.get(item)
+        for source, weight in sources if target is not None else ():
+            column = position.get(source)
             if column is not None:
-                edges.append((column, item, weight))
+                edges.append((column, target, weight))
     edges.sort()
-    neighbours = np.array([e[0] for e in edges], np.int64)
-    splits = np.searchsorted(neighbours, np.arange(len(item_ids) + 1)).astype(np.int64)
+    sources = np.array([e[0] for e in edges], np.int64)
+    splits = np.searchsorted(sources, np.arange(len(item_ids) + 1)).astype(np.int64)
     return splits, np.array([e[1] for e in edges], np.int64), np.array([e[2] for e in edges], np.float32)

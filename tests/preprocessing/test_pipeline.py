@@ -220,3 +220,18 @@ def test_parquet_sources_read_by_column_name_with_dead_letters(tmp_path):
         for line in open(p)
     ]
     assert sorted(d["line"] for d in letters) == [5, 6]
+
+
+def test_scoring_graph_covers_train_items_only(tiny_data):
+    graph = dict(
+        json.loads(line) for line in open(glob.glob(f"{tiny_data}/{paths.SCORING_GRAPH}/*.jsonl")[0])
+    )
+    # TRAIN sets {i1, i2}, {i2}, {i1, i6}, {i1, i4}: i1 is predicted by each of its partners,
+    # and each partner by i1 alone (the other partners, which come instead, speak against it);
+    # TEST-only and VALIDATION-only items appear nowhere.
+    positive = lambda item: sorted(s for s, w in graph[item] if w > 0)
+    assert positive("i1") == ["i2", "i4", "i6"]
+    assert positive("i2") == positive("i4") == positive("i6") == ["i1"]
+    assert sorted(s for s, w in graph["i4"] if w < 0) == ["i2", "i6"]
+    named = set(graph) | {s for sources in graph.values() for s, _ in sources}
+    assert named == {"i1", "i2", "i4", "i6"}
