@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from trainer import data
 from trainer.scoring import Scorer
 
 ITEMS = ["a", "b", "c"]
@@ -37,3 +38,10 @@ def test_an_empty_history_adds_nothing_and_a_repeated_item_counts_once(history):
     scorer = Scorer(ITEMS, VECTORS, GRAPH, temperature=1.0, graph_weight=1.0)
     evidence = scorer.evidence(tf.constant(history)).numpy()
     np.testing.assert_allclose(evidence, [[0.5 if "b" in history[0] else 0.0, 0, 0]])
+
+
+def test_the_scoring_graph_is_read_from_preprocessing_and_its_absence_is_explained(tiny_data, tmp_path):
+    graph = data.scoring_graph(tiny_data)
+    assert {s for s, w in graph["i2"] if w > 0} == {"i1"}
+    with pytest.raises(FileNotFoundError, match="run `msrec preprocess` again"):
+        data.scoring_graph(str(tmp_path))
