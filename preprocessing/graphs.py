@@ -19,11 +19,15 @@
 from __future__ import annotations
 
 import collections
+import logging
 import math
+import time
 from typing import Iterable, Iterator, Sequence
 
 import apache_beam as beam
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def top_k(neighbours: Iterable[tuple[str, float]], k: int) -> list[tuple[str, float]]:
@@ -70,7 +74,8 @@ def regression(
     Yields:
       ``(item, [(source, weight), ...])``, largest magnitude first, for items with any source.
     """
-    n = len(items)
+    n, started = len(items), time.perf_counter()
+    log.info("scoring graph: EASE^R over %d items (l2 %g, %d sources kept per item)", n, l2, k)
     gram = np.zeros((n, n))
     for rows in item_sets:
         rows = np.asarray(rows, np.int64)
@@ -80,6 +85,7 @@ def regression(
     del gram
     weights /= -np.diag(weights).copy()  # column j: B[:, j] = -P[:, j] / P[j, j]
     np.fill_diagonal(weights, 0.0)
+    log.info("scoring graph: fitted in %.1f s", time.perf_counter() - started)
     for j, item in enumerate(items):
         magnitude = np.abs(weights[:, j])
         sources = np.flatnonzero(magnitude > 0)
@@ -114,12 +120,7 @@ class BuildScoringGraph(beam.PTransform):
             )
             | "AllSets" >> beam.combiners.ToList()
             | "Regression"
-            >> beam.FlatMap(
-                lambda sets, names, l2, k: regression(sets, names, l2, k),
-                names=beam.pvalue.AsSingleton(items),
-                l2=self._l2,
-                k=self._k,
-            )
+            >> beam.FlatMap(regression, items=beam.pvalue.AsSingleton(items), l2=self._l2, k=self._k)
         )
 
 
