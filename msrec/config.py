@@ -34,10 +34,11 @@ class DataConfig:
       regression_l2: ridge penalty of the item scoring graph (EASE^R over TRAIN item sets,
         ``preprocessing/graphs.py``); larger shrinks the weights of rare pairs.
       regression_neighbors: how many sources each item keeps in that graph.
-      regression_max_items: the graph covers this many of the most frequent TRAIN items
-        (a dense square matrix of them is inverted on one worker: ~2.5 GB and ~3 min on
-        2 cores at 17,600 items, growing with the cube); rarer items are ranked by the
-        towers alone.
+      regression_max_items: the graph covers this many of the most frequent TRAIN items;
+        rarer items are ranked by the towers alone. A dense square matrix of them is
+        inverted on one worker: 240 s and 12.2 GiB peak at 20,000 items, 35 s and 3.2 GiB
+        at 10,000, on 2 cores (``bench/regression.py``); time grows with the cube, memory
+        with the square. Lower it for workers with less memory.
     """
 
     lengths: features.Lengths = features.Lengths()
