@@ -1,4 +1,4 @@
-"""Scoring benchmark: the cost of the item-graph evidence in one serving request.
+"""Scoring benchmark: the cost of the item scoring graph's evidence in one serving request.
 
 ``trainer.scoring.Scorer`` ranks a catalog by the towers' dot product plus ``graph_score_weight`` times
 the item scoring graph's evidence of the user's history. For each catalog size it builds a scorer on

@@ -69,7 +69,7 @@ class TwoTowerModel(tfrs.Model):
         self.uniform_negatives = config.uniform_negatives
         self.ranking_weight = config.ranking_weight
         self.temperature = config.temperature
-        # The item-graph evidence in the ranking is part of the item_graph source, switched with it.
+        # The scoring graph's evidence in the ranking is part of the item_graph source, switched with it.
         self.graph_score_weight = config.graph_score_weight if "item_graph" in config.sources else 0.0
         if self.ranking_weight > 0:
             self.rater = tf.keras.Sequential(
