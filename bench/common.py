@@ -148,6 +148,13 @@ def write_section(path: str, heading: str, body: str) -> None:
     file.write_text(new)
 
 
+def publish(docs: str, heading: str, intro: str, script: str, argv: list[str], rows: list[str]) -> None:
+    """Writes and prints a section: ``intro``, the command line, the machine, then the table ``rows``."""
+    body = f"{intro}\n\n```\n{command_line(script, argv)}\n```\n\n{machine()}\n\n" + "\n".join(rows) + "\n"
+    write_section(docs, heading, body)
+    print(body)
+
+
 def relative_link(target: str, docs: str) -> str:
     """``target`` as a markdown link path relative to the directory of ``docs``."""
     return os.path.relpath(os.path.abspath(target), os.path.dirname(os.path.abspath(docs)))

@@ -74,19 +74,15 @@ def main(argv: list[str]) -> None:
             seconds = float(tail.rsplit(" in ", 1)[1].split()[0])
             rows.append(f"| {items:,} | {seconds:.1f} | {run.peak_mb / 1024:.2f} |")
         print(rows[-1], flush=True)
-    body = (
+    intro = (
         "`preprocessing.graphs.regression` (EASE^R, `data.regression_l2` and `data.regression_neighbors` "
         f"at their defaults) on {args.users:,} random users of {args.per_user} items each, one child process "
         "per size: wall time of the regression (building the matrix, inverting it, keeping each item's "
         "largest weights) and the child's peak resident memory (Python and NumPy included). The inversion "
         "grows with the cube of the covered items and the memory with the square; "
-        "`data.regression_max_items` (20,000) bounds both.\n\n"
-        f"```\n{common.command_line('regression.py', argv)}\n```\n\n{common.machine()}\n\n"
-        + "\n".join(rows)
-        + "\n"
+        "`data.regression_max_items` (20,000) bounds both."
     )
-    common.write_section(args.docs, "Item scoring graph", body)
-    print(body)
+    common.publish(args.docs, "Item scoring graph", intro, "regression.py", argv, rows)
 
 
 if __name__ == "__main__":

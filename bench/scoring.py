@@ -85,18 +85,14 @@ def main(argv: list[str]) -> None:
         off, on = measure(n, args.graph_items, args.neighbors, min(args.k, n), args.seconds, rng)
         rows.append(f"| {n:,} | {off:.2f} | {on:.2f} | {on / off - 1:+.0%} |")
         print(rows[-1], flush=True)
-    body = (
+    intro = (
         "One request (one user, 50 history items) through `trainer.scoring.Scorer` under `tf.function`, "
         f"median time, in-process, on random embeddings and a random graph of {args.neighbors} sources per "
         f"item over the first {args.graph_items:,} items (the defaults of `data.regression_neighbors` and "
         "`data.regression_max_items`). The evidence reads only the graph edges of the history's items, so "
-        "what it adds does not grow with the catalog; the towers' dot product does.\n\n"
-        f"```\n{common.command_line('scoring.py', argv)}\n```\n\n{common.machine()}\n\n"
-        + "\n".join(rows)
-        + "\n"
+        "what it adds does not grow with the catalog; the towers' dot product does."
     )
-    common.write_section(args.docs, "Scoring", body)
-    print(body)
+    common.publish(args.docs, "Scoring", intro, "scoring.py", argv, rows)
 
 
 if __name__ == "__main__":
