@@ -27,6 +27,8 @@ from typing import Iterable, Iterator, Sequence
 import apache_beam as beam
 import numpy as np
 
+from preprocessing import vocab
+
 log = logging.getLogger(__name__)
 
 
@@ -57,7 +59,7 @@ def cosine(a: str, counts: dict[str, int], popularity: dict[str, int], k: int) -
 
 def head(item_counts: Iterable[tuple[str, int]], limit: int) -> list[str]:
     """The ``limit`` most frequent items, ties broken by id: the items the regression covers."""
-    return [item for item, _ in sorted(item_counts, key=lambda kv: (-kv[1], kv[0]))[:limit]]
+    return [item for item, _ in vocab.ordered(item_counts)[:limit]]
 
 
 def regression(
