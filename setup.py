@@ -9,7 +9,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["msrec*", "preprocessing*", "trainer*", "serving*"]),
+    packages=find_packages(include=["msrec*", "preprocessing*", "trainer*", "serving*", "synthetic*"]),
     package_data={"msrec": ["presets/*.yaml"]},
     install_requires=[
         "tensorflow==2.21.*",
@@ -24,7 +24,9 @@ setup(
         "pyyaml>=6",
         "pyarrow>=14",
         "matplotlib>=3.8",
+        "tqdm>=4.66",
+        "safetensors>=0.4",  # reads the pretrained text encoder's weights (numpy API, no torch)
     ],
-    extras_require={"test": ["pytest>=8", "ruff>=0.6", "cryptography>=42"]},
-    entry_points={"console_scripts": ["msrec=msrec.cli:main"]},
+    extras_require={"test": ["pytest>=8", "ruff>=0.6", "cryptography>=42", "import-linter>=2.1"]},
+    entry_points={"console_scripts": ["msrec=msrec.app.cli:main"]},
 )

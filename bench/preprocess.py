@@ -27,7 +27,7 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
 import common  # noqa: E402
 
-from preprocessing import synthetic  # noqa: E402 - numpy only; ``split`` (Beam) is imported when needed
+import synthetic  # noqa: E402 - numpy only; ``split`` (Beam) is imported when needed
 
 OUTPUTS = ("dead_letter", "vocab", "train", "validation", "test", "users", "candidates", "stats.json")
 
@@ -52,7 +52,7 @@ def spec_for(size: int) -> synthetic.SyntheticSpec:
 
 
 def beam_command(mode: str, raw: str, out: str, workers: int) -> list[str]:
-    command = [common.PYTHON, "-m", "msrec.cli", "preprocess", "--dataset", "synthetic", "--input", raw]
+    command = [common.PYTHON, "-m", "msrec.app.cli", "preprocess", "--dataset", "synthetic", "--input", raw]
     command += ["--output", out, f"--direct_running_mode={mode}"]
     return command + ([f"--direct_num_workers={workers}"] if mode != "in_memory" else [])
 
@@ -228,7 +228,7 @@ items = max(600, interactions / 50), seed 0; generation is not timed.
   snappy parquet with dictionary-encoded ids where the pipeline writes GZIP tf.Examples. Test-split
   fingerprint, example counts and TRAIN vocabularies: {check}.
 - Where the pipeline's time goes (in_memory at 100,000 interactions under cProfile, 66.6 s: `python -m
-  cProfile -o prof.out -m msrec.cli preprocess --dataset synthetic --input RAW --output OUT`): building
+  cProfile -o prof.out -m msrec.app.cli preprocess --dataset synthetic --input RAW --output OUT`): building
   tf.Example protos 16 % (about 100 µs per example inside the protobuf runtime; building them from whole
   lists instead of slot by slot measured no faster), GZIP 4 %, pickling records between stages 3 %,
   constructing and setting up the pipeline about 9 % (a constant), and Beam's per-element bundle

@@ -34,7 +34,8 @@ import tensorflow as tf  # noqa: E402
 
 from msrec import config as msrec_config  # noqa: E402
 from msrec import features as F  # noqa: E402
-from trainer import artifacts, data, experiments  # noqa: E402
+from msrec.app import experiments  # noqa: E402
+from trainer import artifacts, data  # noqa: E402
 
 # isort: on
 

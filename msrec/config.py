@@ -82,6 +82,9 @@ class ModelConfig:
         score (cosine / temperature) when ranking the catalog, in evaluation and serving
         alike (``trainer/scoring.py``); 0 ranks by the towers alone, as does a model
         without the ``item_graph`` source.
+      max_request_rows: the most rows (users, queries, examples) one request to an exported
+        signature may hold; a larger one gets INVALID_ARGUMENT naming the limit. It bounds a
+        request's memory: the scores of a request are ``rows x catalog`` floats.
     """
 
     embedding_dim: int = 64
@@ -100,6 +103,7 @@ class ModelConfig:
     ranking_weight: float = 0.0
     uniform_negatives: int = 0
     graph_score_weight: float = 5.0
+    max_request_rows: int = 1024
 
 
 LR_SCHEDULES = ("constant", "cosine")

@@ -176,6 +176,19 @@ def densify(parsed: Mapping[str, Any], features: Iterable[Feature]) -> dict[str,
     return out
 
 
+def sample(features: Iterable[Feature], rows: int = 1) -> dict[str, Any]:
+    """A batch of ``rows`` rows holding only padding: enough to create a model's variables."""
+    import tensorflow as tf
+
+    return {
+        f.name: tf.fill(
+            [rows] if f.kind == SCALAR else [rows, f.length], tf.constant(f.pad_value, _tf_dtype(f))
+        )
+        for f in features
+        if f.is_padded or f.kind == SCALAR
+    }
+
+
 def tensor_specs(features: Iterable[Feature]) -> dict[str, Any]:
     """Serving signature input specs, batch dimension first."""
     import tensorflow as tf

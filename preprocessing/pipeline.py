@@ -28,15 +28,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from msrec import config as msrec_config
 from msrec import features as F
 from msrec import paths
-from msrec.sources import DatasetSpec
+from msrec.source_config import DatasetSpec, resolve
 from preprocessing import content, encode, graphs, sequences, split, stats, vocab
+from preprocessing.errors import BadSourceError, check_report  # noqa: F401 (re-exported)
 from preprocessing.sources import DEAD, NAMESPACE, VALID, ReadSource, check_source, check_sources
 
 log = logging.getLogger(__name__)
-
-
-class BadSourceError(RuntimeError):
-    """A source had more dead letters than ``max_bad_fraction`` allows."""
 
 
 def _keyed(read: dict, kind: str, key: str, pipeline: beam.Pipeline):
@@ -162,7 +159,10 @@ def build(
         lambda tf_: sequences.latest_state(tf_[0], lengths.history, tf_[1])
     )
     _write_records(
-        latest | "EncodeUsers" >> encoder(F.select(contract, F.QUERY)), output_dir, paths.USERS, shards
+        latest | "EncodeUsers" >> encoder(F.select(contract, F.QUERY, F.EVAL)),
+        output_dir,
+        paths.USERS,
+        shards,
     )
     catalog = (
         timelines
@@ -235,8 +235,10 @@ def run(
     """Runs the pipeline to completion and writes ``metadata.json`` and ``_SUCCESS``.
 
     Raises:
-      FileNotFoundError / ValueError: a configured source is missing or empty.
-      BadSourceError: a source's dead-letter fraction exceeds ``max_bad_fraction``.
+      MissingSourceError / EmptySourceError (``preprocessing.errors``): before any work, a
+        configured source matches no file or only empty ones; after the run, a source has no row.
+      BadSourceError: a source's dead-letter fraction exceeds ``max_bad_fraction``, or no
+        interaction is valid. Every error carries the source, its file and, after the run, the report.
     """
     for kind, spec in dataset.sources.items():
         check_source(kind, spec, input_dir)
@@ -260,10 +262,8 @@ def run(
     }
     _write_json(paths.join(output_dir, paths.METADATA), metadata)
     _write_statistics(output_dir, metadata)
-    worst = {k: r["dead_letter"] / r["read"] for k, r in report.items() if r["read"]}
-    too_bad = {k: f for k, f in worst.items() if f > max_bad_fraction}
-    if too_bad:
-        raise BadSourceError(f"dead-letter fraction above {max_bad_fraction}: {too_bad}; report: {report}")
+    files = {kind: resolve(input_dir, spec) for kind, spec in dataset.sources.items()}
+    check_report(report, files, max_bad_fraction, paths.join(output_dir, paths.DEAD_LETTER))
     _write_json(paths.join(output_dir, paths.SUCCESS), {"finished": time.time()})
     return metadata
 

@@ -9,14 +9,13 @@ the per-source report count by.
 from __future__ import annotations
 
 import bisect
-import datetime
 import json
 import math
 import re
 from typing import Any, NamedTuple, Sequence
 
-from msrec import sources
-from msrec.sources import SourceSpec
+from msrec import source_config as sources
+from msrec.source_config import SourceSpec
 
 
 class Interaction(NamedTuple):
@@ -110,21 +109,20 @@ def _id(row: Any, spec: SourceSpec, name: str) -> str:
     return value
 
 
-def parse_timestamp(raw: str) -> int:
-    """Unix seconds from an integer, a float or an ISO-8601 date/time."""
-    raw = raw.strip()
+def parse_timestamp(raw: str, window: tuple[int, int] = sources.DEFAULT_TIMESTAMP_WINDOW) -> int:
+    """Unix seconds from an integer, a float or an ISO-8601 date/time inside ``window`` ``[start, end)``.
+
+    A time outside the window (by default 1970-01-01 up to 2100-01-01, always inside int64) is bad:
+    since the earliest copy of a (user, item) pair wins, one absurd time would reorder a history.
+    """
     try:
-        value = float(raw)
+        value = sources.instant(raw)
     except ValueError:
-        try:
-            parsed = datetime.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            raise BadRecord("bad_timestamp", repr(raw)) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=datetime.UTC)
-        return int(parsed.timestamp())
-    if not math.isfinite(value):
-        raise BadRecord("bad_timestamp", repr(raw))
+        raise BadRecord("bad_timestamp", repr(raw)) from None
+    start, end = window
+    if not start <= value < end:
+        span = f"[{sources.describe_instant(start)}, {sources.describe_instant(end)})"
+        raise BadRecord("bad_timestamp", f"{raw!r} is outside timestamp_window {span}")
     return int(value)
 
 
@@ -151,7 +149,7 @@ def _interaction(row: Any, spec: SourceSpec) -> Interaction:
     value = _optional(row, spec, "timestamp")
     if value is not ABSENT:  # a null time is bad data, not "no time": it would reorder the history
         raw_ts = str(value).strip()
-        timestamp = parse_timestamp(raw_ts)
+        timestamp = parse_timestamp(raw_ts, spec.timestamp_window)
     value = _optional(row, spec, "weight")
     weight = 1.0 if value is ABSENT else parse_weight(value)
     return Interaction(user, item, timestamp, raw_ts, weight)

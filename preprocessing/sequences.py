@@ -77,6 +77,7 @@ def latest_state(
     values = {F.USER_ID: timeline.user}
     values.update(history_features(timeline.known, history_length))
     values.update(friend_features(friends))
+    values[F.SEEN_ITEM_IDS] = [it.item for it in timeline.known]  # all of them: serving excludes these
     return values
 
 

@@ -8,7 +8,9 @@ and read line by line so that each dead letter can name its file and line.
               +--------------------+------------------------+--> dead letters
 
 A row that parses is a ``Row`` (where it came from, its text, its record) until
-every check has passed; only then is it counted ``valid`` and unwrapped.
+every check has passed; only then is it counted ``valid`` and unwrapped. Every check
+on a row's own values (times, weights, ids) runs in ``ParseFile``, before the
+de-duplication, so a bad copy of a row can never be the one kept.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
-from msrec import sources as sources_config
-from msrec.sources import SourceSpec, resolve
-from preprocessing import records
+from msrec import source_config as sources_config
+from msrec.source_config import SourceSpec, resolve
+from preprocessing import lines, records
+from preprocessing.errors import EmptySourceError, MissingSourceError
 
 VALID, DEAD = "valid", "dead"
 NAMESPACE = "msrec.preprocess"
+RAW_CHARS = 4096  # of a bad row's text kept in its dead letter (its length is kept whole)
+DETAIL_CHARS = 512
 
 
 class Row(NamedTuple):
@@ -37,26 +42,48 @@ class Row(NamedTuple):
     record: Any
 
 
-def dead_letter(kind: str, path: str, line: int, raw: str, reason: str, detail: str = "") -> dict[str, Any]:
-    """The dead-letter record: enough to find and fix the row."""
-    return {"source": kind, "file": path, "line": line, "raw": raw, "reason": reason, "detail": detail}
+def dead_letter(
+    kind: str, path: str, line: int, raw: str, reason: str, detail: str = "", length: int | None = None
+) -> dict[str, Any]:
+    """The dead-letter record: enough to find and fix the row, and bounded however long it is.
+
+    ``raw`` keeps the row's first ``RAW_CHARS`` characters and ``raw_length`` its whole length
+    (characters; bytes for a ``line_too_long`` row, which is never decoded).
+    """
+    return {
+        "source": kind,
+        "file": path,
+        "line": line,
+        "raw": raw[:RAW_CHARS],
+        "raw_length": len(raw) if length is None else length,
+        "reason": reason,
+        "detail": detail if len(detail) <= DETAIL_CHARS else detail[:DETAIL_CHARS] + "...",
+    }
 
 
-def reject(kind: str, row: Row, reason: str, detail: str = "") -> beam.pvalue.TaggedOutput:
+def reject(
+    kind: str, row: Row, reason: str, detail: str = "", length: int | None = None
+) -> beam.pvalue.TaggedOutput:
     """Counts a row that failed a check and returns its dead letter on the ``dead`` output."""
     beam.metrics.Metrics.counter(NAMESPACE, f"{kind}.dead_letter").inc()
     beam.metrics.Metrics.counter(NAMESPACE, f"{kind}.dead_letter.{reason}").inc()
-    return beam.pvalue.TaggedOutput(DEAD, dead_letter(kind, row.path, row.line, row.raw, reason, detail))
+    letter = dead_letter(kind, row.path, row.line, row.raw, reason, detail, length)
+    return beam.pvalue.TaggedOutput(DEAD, letter)
 
 
 def check_source(kind: str, spec: SourceSpec, input_dir: str) -> None:
-    """Fails before any work starts when a source is missing or empty."""
+    """Fails before any work starts when a source is missing or empty.
+
+    Raises:
+      MissingSourceError: no file matches the source's path.
+      EmptySourceError: every file that matches is empty.
+    """
     pattern = resolve(input_dir, spec)
     matches = FileSystems.match([pattern])[0].metadata_list
     if not matches:
-        raise FileNotFoundError(f"source {kind!r}: no file matches {pattern}")
+        raise MissingSourceError(f"source {kind!r}: no file matches {pattern}", kind, pattern)
     if all(m.size_in_bytes == 0 for m in matches):
-        raise ValueError(f"source {kind!r}: {pattern} is empty")
+        raise EmptySourceError(f"source {kind!r}: {pattern} is empty", kind, pattern)
 
 
 class ParseFile(beam.DoFn):
@@ -72,30 +99,34 @@ class ParseFile(beam.DoFn):
             return
         path, spec, header = readable.metadata.path, self._spec, None
         with readable.open() as f:
-            for number, raw_bytes in enumerate(f, start=1):
-                raw_bytes = raw_bytes.rstrip(b"\r\n")
-                try:
-                    line = raw_bytes.decode(spec.encoding)
-                except UnicodeDecodeError as err:
-                    yield self._reject(
-                        path,
-                        number,
-                        raw_bytes.decode("utf-8", "replace"),
-                        records.BadRecord("bad_encoding", str(err)),
+            for number, line in enumerate(lines.read_lines(f), start=1):
+                if line.cut:
+                    self._read.inc()
+                    raw = line.text.decode(spec.encoding, "replace")
+                    detail = f"{line.length:,} bytes; a row may have {lines.MAX_LINE_BYTES:,}"
+                    yield reject(
+                        self._kind, Row(path, number, raw, None), "line_too_long", detail, line.length
                     )
                     continue
-                if number == 1 and spec.header and spec.format == "csv":
-                    header = [c.strip() for c in records.split_columns(line, spec)]
+                try:
+                    text = line.text.decode(spec.encoding)
+                except UnicodeDecodeError as err:
+                    self._read.inc()
+                    raw = line.text.decode("utf-8", "replace")
+                    yield self._reject(path, number, raw, records.BadRecord("bad_encoding", str(err)))
                     continue
-                if not line.strip():
+                if number == 1 and spec.header and spec.format == "csv":
+                    header = [c.strip() for c in records.split_columns(text, spec)]
+                    continue
+                if not text.strip():
                     continue  # blank lines (e.g. a trailing one) are not rows
                 self._read.inc()
                 try:
-                    record = records.parse_row(self._kind, spec, line, header)
+                    record = records.parse_row(self._kind, spec, text, header)
                 except records.BadRecord as err:
-                    yield self._reject(path, number, line, err)
+                    yield self._reject(path, number, text, err)
                     continue
-                yield Row(path, number, line, record)
+                yield Row(path, number, text, record)
 
     def _parquet(self, readable: fileio.ReadableFile) -> Iterator[Any]:
         """Rows of a Parquet file as column-name dicts; the "line" of a dead letter is the row number."""
@@ -118,8 +149,6 @@ class ParseFile(beam.DoFn):
                     yield Row(path, number, raw, record)
 
     def _reject(self, path: str, number: int, raw: str, err: records.BadRecord) -> Any:
-        if err.reason == "bad_encoding":
-            self._read.inc()
         return reject(self._kind, Row(path, number, raw, None), err.reason, err.detail)
 
 

@@ -22,7 +22,12 @@ def bucket_label(b: int) -> str:
     return "0" if b == 0 else (f"{1 << (b - 1)}" if b == 1 else f"{1 << (b - 1)}-{(1 << b) - 1}")
 
 
-class Histogram(beam.CombineFn):
+def by_value(buckets: dict[str, int]) -> list[tuple[str, int]]:
+    """Buckets in value order (``1, 2-3, 16-31``), whatever order a JSON round trip left them in."""
+    return sorted(buckets.items(), key=lambda item: int(item[0].split("-")[0]))
+
+
+class SummarizeCounts(beam.CombineFn):
     """count, total, min, max and power-of-two buckets of non-negative integers."""
 
     def create_accumulator(self) -> dict[str, Any]:
@@ -73,7 +78,7 @@ class Distribution(beam.PTransform):
         name = self._name
         return (
             values
-            | "Histogram" >> beam.CombineGlobally(Histogram())
+            | "Histogram" >> beam.CombineGlobally(SummarizeCounts())
             | "Name" >> beam.Map(lambda h: (name, h))
         )
 
@@ -89,7 +94,7 @@ def report(statistics: dict[str, Any], counts: dict[str, Any]) -> str:
     ]
     for name, h in statistics.items():
         lines.append(f"{name}: n={h['count']:,} mean={h['mean']} min={h['min']} max={h['max']}")
-        lines.append("  " + "  ".join(f"{label}:{n}" for label, n in h["buckets"].items()))
+        lines.append("  " + "  ".join(f"{label}:{n}" for label, n in by_value(h["buckets"])))
     return "\n".join(lines) + "\n"
 
 
@@ -103,9 +108,9 @@ def plot(statistics: dict[str, Any], path: str) -> None:
     names = list(statistics)
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
-        buckets = statistics[name]["buckets"]
-        ax.bar(range(len(buckets)), list(buckets.values()), color="#4C72B0")
-        ax.set_xticks(range(len(buckets)), list(buckets), rotation=60, fontsize=7)
+        buckets = by_value(statistics[name]["buckets"])
+        ax.bar(range(len(buckets)), [n for _, n in buckets], color="#4C72B0")
+        ax.set_xticks(range(len(buckets)), [label for label, _ in buckets], rotation=60, fontsize=7)
         ax.set_title(name.replace("_", " "), fontsize=9)
         ax.set_yscale("log")
     fig.tight_layout()

@@ -27,14 +27,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from msrec import features as F
 from msrec import paths
+from msrec import signatures as S
+from msrec.signatures import ITEM_IDS, SCORES
 from serving import batch_io
 from serving.batch_io import EXAMPLES, JSONL, USERS
-from trainer.export import ITEM_IDS, SCORES
 
-# Two of trainer.export.SIGNATURES; inspect_model checks the model has them.
-SERVING_DEFAULT, RECOMMEND_USER = "serving_default", "recommend_user"
+SERVING_DEFAULT, RECOMMEND_USER = S.DEFAULT, S.RECOMMEND_USER  # inspect_model checks the model has them
 SIGNATURE_OF = {USERS: RECOMMEND_USER, EXAMPLES: SERVING_DEFAULT}
-SAVED_MODEL = "saved_model.pb"
 
 
 class BadInputError(RuntimeError):
@@ -43,14 +42,9 @@ class BadInputError(RuntimeError):
 
 def resolve_version(model_dir_or_base: str) -> str:
     """A version directory as is, or a model base's highest integer version that has a SavedModel."""
-    if tf.io.gfile.exists(paths.join(model_dir_or_base, SAVED_MODEL)):
+    if tf.saved_model.contains_saved_model(model_dir_or_base):
         return model_dir_or_base
-    names = tf.io.gfile.listdir(model_dir_or_base) if tf.io.gfile.isdir(model_dir_or_base) else []
-    versions = [
-        int(n.rstrip("/"))
-        for n in names
-        if n.rstrip("/").isdigit() and tf.io.gfile.exists(paths.join(model_dir_or_base, n, SAVED_MODEL))
-    ]
+    versions = S.versions(model_dir_or_base)
     if not versions:
         raise FileNotFoundError(f"{model_dir_or_base} is neither a SavedModel nor a base of <version>/ ones")
     return paths.join(model_dir_or_base, str(max(versions)))

@@ -23,7 +23,7 @@ from apache_beam.metrics.metric import Metrics, MetricsFilter
 
 from msrec import features as F
 from msrec import paths
-from trainer.export import ITEM_IDS, SCORES
+from msrec.signatures import ITEM_IDS, SCORES
 
 USERS, EXAMPLES = "users", "examples"
 INPUT_FORMATS = (USERS, EXAMPLES)

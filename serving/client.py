@@ -11,7 +11,8 @@ Conventions shared by both:
     Python float lists are float32. Over gRPC the dtype must match the signature exactly; over REST the
     server converts JSON with the signature's dtypes.
   * Failures raise ``serving.status.ServingError`` with a gRPC code (REST statuses are mapped back).
-  * Calls are retried with exponential backoff on UNAVAILABLE only.
+  * Calls are retried with exponential backoff on UNAVAILABLE only: over gRPC by the channel's
+    service-config retry policy, over REST by ``_with_retries``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from msrec import signatures
 from serving import json_tensor, tensors
 from serving.status import ServingError, code_from_http
 
@@ -49,7 +51,27 @@ _CHANNEL_OPTIONS = [
 ]
 
 
+def _retry_policy(retries: int) -> list[tuple[str, Any]]:
+    """Channel options: gRPC's own retry policy, UNAVAILABLE only, backoff 0.1 s doubling up to 1 s."""
+    if retries <= 0:
+        return [("grpc.enable_retries", 0)]
+    policy = {
+        "maxAttempts": min(retries + 1, 5),  # gRPC caps attempts at 5
+        "initialBackoff": f"{_BACKOFF_SECONDS}s",
+        "maxBackoff": "1s",
+        "backoffMultiplier": 2,
+        "retryableStatusCodes": ["UNAVAILABLE"],
+    }
+    services = [
+        {"service": "tensorflow.serving.PredictionService"},
+        {"service": "tensorflow.serving.ModelService"},
+    ]
+    config = {"methodConfig": [{"name": services, "retryPolicy": policy}]}
+    return [("grpc.enable_retries", 1), ("grpc.service_config", json.dumps(config))]
+
+
 def _with_retries(call: Callable[[], Any], retries: int) -> Any:
+    """REST's retries (urllib has no retry policy); the same schedule as the gRPC channel's."""
     for attempt in range(retries + 1):
         try:
             return call()
@@ -119,21 +141,22 @@ class GrpcClient:
         target: "host:port" of the gRPC server.
         model_name: the served model's name.
         timeout: deadline of each call, in seconds.
-        retries: extra attempts after an UNAVAILABLE answer (backoff 0.1 s, 0.2 s, 0.4 s, ...).
+        retries: extra attempts after an UNAVAILABLE answer (backoff 0.1 s, 0.2 s, 0.4 s, ..., at most 4),
+            by the channel's retry policy.
     """
 
     def __init__(self, target: str, model_name: str, timeout: float = 10.0, retries: int = 3):
         self.model_name = model_name
         self.timeout = timeout
         self.retries = retries
-        self._channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        self._channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS + _retry_policy(retries))
         self._prediction = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
     def predict(
         self,
         inputs: Mapping[str, np.ndarray | list],
-        signature_name: str = "serving_default",
+        signature_name: str = signatures.DEFAULT,
         version: int | None = None,
     ) -> dict[str, np.ndarray]:
         """Runs a signature; returns output alias -> array (DT_STRING as bytes objects)."""
@@ -155,11 +178,16 @@ class GrpcClient:
 
     def status(self, version: int | None = None) -> list[dict]:
         """[{"version": int, "state": "AVAILABLE"|..., "error_code": "OK"|..., "error_message": str}]."""
-        return self._status(self.timeout, self.retries, version)
+        return self._status(self.timeout, version)
 
     def wait_until_ready(self, timeout: float = 60.0) -> None:
         """Blocks until some version is AVAILABLE; raises TimeoutError after ``timeout`` s."""
-        _wait_until_ready(lambda t: self._status(t, 0), timeout)
+        started = time.monotonic()
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError as error:
+            raise TimeoutError(f"model server not reachable after {timeout} s") from error
+        _wait_until_ready(lambda t: self._status(t), timeout - (time.monotonic() - started))
 
     def close(self) -> None:
         self._channel.close()
@@ -170,10 +198,10 @@ class GrpcClient:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _status(self, timeout: float, retries: int, version: int | None = None) -> list[dict]:
+    def _status(self, timeout: float, version: int | None = None) -> list[dict]:
         request = get_model_status_pb2.GetModelStatusRequest()
         self._spec(request.model_spec, version)
-        response = self._call(self._models.GetModelStatus, request, timeout, retries)
+        response = self._call(self._models.GetModelStatus, request, timeout)
         return _status_list(
             json_format.MessageToDict(
                 response, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
@@ -186,14 +214,11 @@ class GrpcClient:
         if version is not None:
             spec.version.value = version
 
-    def _call(self, method, request, timeout: float | None = None, retries: int | None = None):
-        def once():
-            try:
-                return method(request, timeout=timeout or self.timeout)
-            except grpc.RpcError as error:
-                raise ServingError(error.code(), error.details() or "") from error
-
-        return _with_retries(once, self.retries if retries is None else retries)
+    def _call(self, method, request, timeout: float | None = None):
+        try:
+            return method(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as error:
+            raise ServingError(error.code(), error.details() or "") from error
 
 
 class RestClient:
@@ -216,7 +241,7 @@ class RestClient:
     def predict(
         self,
         inputs: Mapping[str, np.ndarray | list],
-        signature_name: str = "serving_default",
+        signature_name: str = signatures.DEFAULT,
         version: int | None = None,
     ) -> dict[str, np.ndarray]:
         """Runs a signature; returns output alias -> array (DT_STRING as bytes objects)."""

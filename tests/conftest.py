@@ -25,7 +25,8 @@ def tiny_raw() -> str:
 @pytest.fixture(scope="session")
 def tiny_data(tiny_raw, tmp_path_factory) -> str:
     """The tiny corpus run through the real Beam pipeline once per session."""
-    from msrec import config, sources
+    from msrec import config
+    from msrec import source_config as sources
     from preprocessing import pipeline
 
     out = str(tmp_path_factory.mktemp("tiny_data"))

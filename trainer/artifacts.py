@@ -15,7 +15,7 @@ import tensorflow as tf
 from msrec import config as msrec_config
 from msrec import features as F
 from msrec import paths
-from trainer import data
+from trainer import tables
 from trainer.model import TwoTowerModel
 
 WEIGHTS = "final"
@@ -23,12 +23,8 @@ WEIGHTS = "final"
 
 def build(data_dir: str, config: msrec_config.Config) -> TwoTowerModel:
     """A model for ``data_dir`` with its variables created."""
-    meta = data.metadata(data_dir)
-    contract = F.from_dict(meta["features"])
-    history = F.by_name(contract)[F.HISTORY_ITEM_IDS].length
-    model = TwoTowerModel(data_dir, meta["vocabulary_sizes"], config.model, history)
-    sample = next(iter(data.dataset(data_dir, "train", F.select(contract, F.QUERY, F.CANDIDATE), 2)))
-    model(sample)
+    model = TwoTowerModel(tables.read(data_dir), config.model)
+    model(F.sample(F.select(model.tables.contract, F.QUERY, F.CANDIDATE)))
     return model
 
 

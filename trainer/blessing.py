@@ -15,6 +15,7 @@ from typing import Any
 import tensorflow as tf
 
 from msrec import paths
+from msrec import signatures as S
 
 METRIC = "NDCG@10"
 
@@ -29,14 +30,8 @@ class NotBlessed(RuntimeError):
 
 def published(export_base: str) -> tuple[int, dict[str, Any]] | None:
     """The highest published version and its model card, if any."""
-    if not tf.io.gfile.exists(export_base):
-        return None
-    versions = sorted(
-        (int(n.rstrip("/")) for n in tf.io.gfile.listdir(export_base) if n.rstrip("/").isdigit()),
-        reverse=True,
-    )
-    for version in versions:
-        card = paths.join(export_base, str(version), "assets.extra", "model_card.json")
+    for version in reversed(S.versions(export_base)):
+        card = S.model_card(S.version_dir(export_base, version))
         if tf.io.gfile.exists(card):
             with tf.io.gfile.GFile(card) as f:
                 return version, json.load(f)

@@ -23,7 +23,8 @@ class ValidationMetrics(tf.keras.callbacks.Callback):
         for key, value in result.items():
             if key != "num_users" and logs is not None:
                 logs[f"val_{key}"] = value
-        print(f" - val_HR@10 {result['HR@10']:.4f} - val_NDCG@10 {result['NDCG@10']:.4f}", flush=True)
+        if self.params.get("verbose", 1):
+            print(f" - val_HR@10 {result['HR@10']:.4f} - val_NDCG@10 {result['NDCG@10']:.4f}", flush=True)
 
 
 def early_stopping(patience: int) -> tf.keras.callbacks.EarlyStopping:

@@ -7,36 +7,25 @@ source); each held-out example carries the user's excluded items in
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import tensorflow as tf
 
 from msrec import features as F
-from trainer import data, metrics
+from msrec import metrics
+from trainer import data, scoring
+from trainer.catalog import decode
 
 
-def decode(values: Any) -> list[str]:
-    """Strings from a tensor's bytes (or anything printable)."""
-    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
-
-
-def catalog(data_dir: str, contract: tuple[F.Feature, ...]) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Catalog item ids and their candidate features, in a fixed order."""
-    values = data.load_all(data_dir, "candidates", F.select(contract, F.CANDIDATE))
-    order = np.argsort(values[F.ITEM_ID], kind="stable")
-    values = {k: v[order] for k, v in values.items()}
-    return decode(values[F.ITEM_ID]), values
-
-
-def embed(tower: tf.keras.Model, values: dict[str, np.ndarray], batch_size: int = 4096) -> np.ndarray:
-    """Runs a tower over a dict of equally long arrays in batches."""
-    n = len(next(iter(values.values())))
-    parts = [
-        tower({k: v[i : i + batch_size] for k, v in values.items()}, training=False).numpy()
-        for i in range(0, n, batch_size)
-    ]
-    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+def held_out(data_dir: str, split: str) -> dict[str, list]:
+    """The users, held-out items and excluded items of ``split``, as raw id strings."""
+    features = F.by_name(data.contract(data_dir))
+    wanted = tuple(features[name] for name in (F.USER_ID, F.ITEM_ID, F.SEEN_ITEM_IDS))
+    values = data.load_all(data_dir, split, wanted)
+    return {
+        F.USER_ID: decode(values[F.USER_ID]),
+        F.ITEM_ID: decode(values[F.ITEM_ID]),
+        F.SEEN_ITEM_IDS: [decode(s) for s in values[F.SEEN_ITEM_IDS]],
+    }
 
 
 def evaluate(
@@ -48,8 +37,6 @@ def evaluate(
     (TRAIN interactions), by whether the user has friends, and by the test item's
     TRAIN popularity (head: top 20% of items by count, tail: unseen in TRAIN).
     """
-    from trainer import scoring
-
     contract = data.contract(data_dir)
     item_ids, scorer = scoring.for_model(model, data_dir)
     position = {item: i for i, item in enumerate(item_ids)}

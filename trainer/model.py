@@ -6,22 +6,24 @@ the towers encode, the task owns the in-batch softmax loss.
 
 from __future__ import annotations
 
+from typing import Mapping
+
+import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from msrec import features as F
-from msrec import paths
 from msrec.config import ModelConfig
 from trainer import towers
+from trainer.tables import Tables
 
 
-def sampling_probability(data_dir: str) -> tf.lookup.StaticHashTable:
+def sampling_probability(item_counts: Mapping[str, int]) -> tf.lookup.StaticHashTable:
     """Item id -> share of TRAIN interactions: the chance it lands in a batch.
 
     Items outside the vocabulary get the smallest share, as the rarest items do.
     """
-    ids = tf.io.gfile.GFile(paths.vocab_file(data_dir, F.ITEM_VOCAB)).read().split()
-    counts = [float(c) for c in tf.io.gfile.GFile(paths.item_counts_file(data_dir)).read().split()]
+    ids, counts = list(item_counts), [float(c) for c in item_counts.values()]
     total = sum(counts)
     shares = tf.constant([c / total for c in counts], tf.float32)
     return tf.lookup.StaticHashTable(
@@ -32,11 +34,8 @@ def sampling_probability(data_dir: str) -> tf.lookup.StaticHashTable:
 class CatalogSample(tf.Module):
     """The candidate features of every catalog item, to draw uniform negatives from."""
 
-    def __init__(self, data_dir: str):
+    def __init__(self, values: Mapping[str, np.ndarray]):
         super().__init__()
-        from trainer import data, evaluate  # evaluate reads the catalog the same way
-
-        _, values = evaluate.catalog(data_dir, data.contract(data_dir))
         self.columns = {name: tf.constant(column) for name, column in values.items()}
         self.size = len(values[F.ITEM_ID])
 
@@ -52,23 +51,23 @@ class CatalogSample(tf.Module):
 class TwoTowerModel(tfrs.Model):
     """Query and candidate towers trained with in-batch softmax retrieval."""
 
-    def __init__(
-        self, data_dir: str, vocabulary_sizes: dict[str, int], config: ModelConfig, history_length: int
-    ):
+    def __init__(self, tables: Tables, config: ModelConfig):
         super().__init__()
-        vocabs = towers.vocabularies(data_dir, vocabulary_sizes, config)
-        self.query_tower = towers.QueryTower(vocabs, config, history_length, name="query_tower")
+        self.tables = tables  # plain data: the scorer and the export read the catalog from it
+        vocabs = towers.vocabularies(tables.vocabularies, config)
+        self.query_tower = towers.QueryTower(vocabs, config, tables.history_length, name="query_tower")
         self.candidate_tower = towers.CandidateTower(vocabs, config, name="candidate_tower")
         self.task = tfrs.tasks.Retrieval(
             temperature=config.temperature,
             remove_accidental_hits=True,
             num_hard_negatives=config.num_hard_negatives or None,
         )
-        self.sampling = sampling_probability(data_dir) if config.logq_correction else None
-        self.catalog = CatalogSample(data_dir) if config.uniform_negatives > 0 else None
+        self.sampling = sampling_probability(tables.item_counts) if config.logq_correction else None
+        self.catalog = CatalogSample(tables.catalog) if config.uniform_negatives > 0 else None
         self.uniform_negatives = config.uniform_negatives
         self.ranking_weight = config.ranking_weight
         self.temperature = config.temperature
+        self.max_request_rows = config.max_request_rows
         # The scoring graph's evidence in the ranking is part of the item_graph source, switched with it.
         self.graph_score_weight = config.graph_score_weight if "item_graph" in config.sources else 0.0
         if self.ranking_weight > 0:

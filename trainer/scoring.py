@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from trainer import data, evaluate
+from trainer import catalog, data
 
 
 class Scorer(tf.Module):
@@ -82,8 +82,8 @@ class Scorer(tf.Module):
 
 def for_model(model: tf.keras.Model, data_dir: str) -> tuple[list[str], Scorer]:
     """The catalog's item ids and the scorer of a trained ``TwoTowerModel``."""
-    item_ids, candidates = evaluate.catalog(data_dir, data.contract(data_dir))
-    vectors = evaluate.embed(model.candidate_tower, candidates)
+    item_ids, candidates = model.tables.catalog_ids, model.tables.catalog
+    vectors = catalog.embed(model.candidate_tower, candidates)
     weight = model.graph_score_weight
     graph = data.scoring_graph(data_dir) if weight > 0 else {}
     return item_ids, Scorer(item_ids, vectors, graph, model.temperature, weight)

@@ -12,10 +12,11 @@ part speaks the same space. Index 0 is the padding mask; index 1 the OOV bucket.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import tensorflow as tf
 
 from msrec import features as F
-from msrec import paths
 from msrec.config import ModelConfig
 from trainer.layers import NeighborAggregation, SequenceEncoder, masked_mean
 
@@ -25,10 +26,10 @@ OOV_INDEX = 1
 class Vocabulary(tf.keras.layers.Layer):
     """StringLookup over a vocabulary file plus an embedding; pads map to index 0."""
 
-    def __init__(self, vocab_path: str, dim: int, oov_buckets: int = 1, **kwargs):
+    def __init__(self, vocabulary: str | list[str], dim: int, oov_buckets: int = 1, **kwargs):
         super().__init__(**kwargs)
         self.lookup = tf.keras.layers.StringLookup(
-            vocabulary=vocab_path, mask_token=F.PAD, num_oov_indices=oov_buckets
+            vocabulary=vocabulary, mask_token=F.PAD, num_oov_indices=oov_buckets
         )
         self.embedding = tf.keras.layers.Embedding(self.lookup.vocabulary_size(), dim)
 
@@ -46,14 +47,11 @@ def _mlp(hidden: tuple[int, ...], out_dim: int, name: str) -> tf.keras.Sequentia
     return tf.keras.Sequential(layers + [tf.keras.layers.Dense(out_dim)], name=name)
 
 
-def vocabularies(data_dir: str, sizes: dict[str, int], config: ModelConfig) -> dict[str, Vocabulary]:
-    """One ``Vocabulary`` layer per non-empty vocabulary of the data directory."""
+def vocabularies(values: Mapping[str, str | list[str]], config: ModelConfig) -> dict[str, Vocabulary]:
+    """One ``Vocabulary`` layer per vocabulary (its values, or its file: an asset on export)."""
     return {
-        name: Vocabulary(
-            paths.vocab_file(data_dir, name), config.embedding_dim, config.oov_buckets, name=f"{name}_vocab"
-        )
-        for name in F.VOCABULARIES
-        if sizes.get(name, 0) > 0
+        name: Vocabulary(vocab, config.embedding_dim, config.oov_buckets, name=f"{name}_vocab")
+        for name, vocab in values.items()
     }
 
 

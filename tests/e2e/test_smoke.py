@@ -14,8 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-from msrec import cli
 from msrec import features as F
+from msrec.app import cli
 from serving.client import GrpcClient, RestClient
 from tests.serving.tiny_model import pick_unused_port
 from trainer import artifacts, data, scoring
@@ -42,7 +42,7 @@ def server(run):
         [
             sys.executable,
             "-m",
-            "msrec.cli",
+            "msrec.app.cli",
             "serve",
             f"--port={port}",
             f"--rest_api_port={rest_port}",

@@ -7,8 +7,9 @@ import os
 
 import pytest
 
-from msrec import config, paths, sources
+from msrec import config, paths
 from msrec import features as F
+from msrec import source_config as sources
 from preprocessing import pipeline
 from tests.preprocessing.test_pipeline import records
 

@@ -12,8 +12,9 @@ import os
 import pytest
 import tensorflow as tf
 
-from msrec import config, paths, sources
+from msrec import config, paths
 from msrec import features as F
+from msrec import source_config as sources
 from preprocessing import pipeline
 
 TEST_ONLY = {"i9", "i5"}

@@ -6,8 +6,9 @@ Expected values are those of ``shared/benchmarks/peers.md``. These tests need
 
 import pytest
 
-from msrec import config, paths, sources
+from msrec import config, paths
 from msrec import features as F
+from msrec import source_config as sources
 from preprocessing import pipeline
 from tests.conftest import DATA_ENV, real_dataset
 
@@ -44,6 +45,8 @@ def test_split_matches_the_published_fingerprint(name, tmp_path):
         train,
     )
     assert all(r["read"] == r["valid"] + r["dead_letter"] for r in meta["sources"].values())
+    # The presets check every interaction's item (and MovieLens's user) against its table: none is unknown.
+    assert meta["sources"]["interactions"]["dead_letter"] == 0
     CONTENT_CHECKS[name](meta, str(tmp_path / "out"))
 
 

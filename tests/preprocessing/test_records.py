@@ -2,7 +2,7 @@
 
 import pytest
 
-from msrec import sources
+from msrec import source_config as sources
 from preprocessing import records
 from preprocessing.records import BadRecord
 

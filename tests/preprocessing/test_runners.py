@@ -7,7 +7,8 @@ import os
 import pytest
 import tensorflow as tf
 
-from msrec import config, paths, sources
+from msrec import config, paths
+from msrec import source_config as sources
 from preprocessing import pipeline
 
 

@@ -4,7 +4,7 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from msrec import sources
+from msrec import source_config as sources
 from preprocessing.records import Edge, Interaction
 from preprocessing.sources import DEAD, VALID, CheckReferences, DropDuplicates, Row
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from serving.client import GrpcClient, RestClient
-from serving.server import ModelServer
+from serving.server.main import ModelServer
 from tests.serving.tiny_model import MODEL_NAME, export_model, pick_unused_port
 
 # isort: off

@@ -14,7 +14,7 @@ import grpc
 from tensorflow_serving.apis import predict_pb2
 
 from serving import tensors
-from serving.server import ModelServer, ServerOptions
+from serving.server.main import ModelServer, ServerOptions
 from tests.serving.tiny_model import MODEL_NAME, pick_unused_port, request_inputs
 
 

@@ -15,7 +15,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from tensorflow.core.example import example_pb2
 
-from msrec import config, paths
+from msrec import config, paths, signatures
 from msrec import features as F
 from serving import batch_inference as bi
 from serving import batch_io
@@ -30,16 +30,13 @@ DIRECT = ["--runner=DirectRunner"]
 def version_dir(tiny_data, tmp_path_factory) -> str:
     """The tiny corpus trained one epoch and exported with the real serving module and signatures.
 
-    ``export.export`` would add the TF Serving gate (a fresh process) and warm-up records; both are
-    tested in tests/trainer/test_export.py, and skipping them keeps this module inside its time budget.
+    Without the TF Serving gate (a fresh process, tested in tests/trainer/test_export.py), which
+    keeps this module inside its time budget.
     """
     root = tmp_path_factory.mktemp("batch_export")
     task.run(config.override(config.Config(), ["train.epochs=1"]), tiny_data, str(root / "model"), verbose=0)
     model, _, data_dir = load(str(root / "model"))
-    module = export.ServingModule(model, data_dir, k=3)
-    path = str(root / "base" / "1")
-    tf.saved_model.save(module, path, signatures=module.signatures())
-    return path
+    return export.export(model, data_dir, str(root / "base"), k=3)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +66,7 @@ def read_jsonl(pattern: str) -> list[dict]:
 def direct(signature, inputs: dict) -> dict[str, tuple[list[str], np.ndarray]]:
     out = signature(**inputs)
     users = [u.decode() for u in inputs[F.USER_ID].numpy()]
-    ids, scores = out[export.ITEM_IDS].numpy(), out[export.SCORES].numpy()
+    ids, scores = out[signatures.ITEM_IDS].numpy(), out[signatures.SCORES].numpy()
     return {u: ([i.decode() for i in ids[r]], scores[r]) for r, u in enumerate(users)}
 
 
@@ -77,8 +74,8 @@ def assert_rows_match(rows: list[dict], expected: dict, k: int = 3) -> None:
     assert sorted(r[F.USER_ID] for r in rows) == sorted(expected)
     for row in rows:
         ids, scores = expected[row[F.USER_ID]]
-        assert row[export.ITEM_IDS] == ids[:k]
-        np.testing.assert_allclose(row[export.SCORES], scores[:k], atol=1e-5)
+        assert row[signatures.ITEM_IDS] == ids[:k]
+        np.testing.assert_allclose(row[signatures.SCORES], scores[:k], atol=1e-5)
 
 
 def test_users_match_recommend_user_called_directly(users_run, loaded):
@@ -169,7 +166,7 @@ def test_tfrecord_output_round_trips_first_k(version_dir, loaded, users_file, tm
     rows = [batch_io.from_example(r.numpy()) for r in tf.data.TFRecordDataset(report["files"], "GZIP")]
     expected = direct(loaded.signatures["recommend_user"], {F.USER_ID: tf.constant(USERS)})
     assert_rows_match(rows, expected, k=2)
-    assert all(len(r[export.ITEM_IDS]) == 2 for r in rows)
+    assert all(len(r[signatures.ITEM_IDS]) == 2 for r in rows)
 
 
 def test_k_above_the_exported_top_k_fails_before_the_pipeline_starts(version_dir, users_file, tmp_path):
@@ -203,14 +200,14 @@ def test_handler_answers_a_batch_of_five_users_in_order(version_dir, loaded):
     results = handler.run_inference(USERS, loaded)
     expected = direct(loaded.signatures["recommend_user"], {F.USER_ID: tf.constant(USERS)})
     assert [r.example for r in results] == USERS
-    assert [r.inference[export.ITEM_IDS] for r in results] == [expected[u][0] for u in USERS]
+    assert [r.inference[signatures.ITEM_IDS] for r in results] == [expected[u][0] for u in USERS]
 
     with TestPipeline() as p:
         ids = (
             p
             | beam.Create(USERS)
             | RunInference(handler)
-            | beam.Map(lambda r: (r.example, r.inference[export.ITEM_IDS]))
+            | beam.Map(lambda r: (r.example, r.inference[signatures.ITEM_IDS]))
         )
         assert_that(ids, equal_to([(u, expected[u][0]) for u in USERS]))
 
@@ -227,13 +224,15 @@ class _FailsOnBoom(ModelHandler):
     def run_inference(self, batch, model, inference_args=None):
         if "boom" in batch:
             raise RuntimeError("model exploded")
-        return [PredictionResult(x, {export.ITEM_IDS: [x.upper()], export.SCORES: [1.0]}) for x in batch]
+        return [
+            PredictionResult(x, {signatures.ITEM_IDS: [x.upper()], signatures.SCORES: [1.0]}) for x in batch
+        ]
 
 
 def test_failed_inference_batches_are_dead_lettered():
     with TestPipeline() as p:
         out = p | beam.Create([("a", "a"), ("boom", "boom"), ("b", "b")]) | bi.Predict(_FailsOnBoom())
-        ok = out["ok"] | "Ids" >> beam.MapTuple(lambda u, pred: (u, pred[export.ITEM_IDS]))
+        ok = out["ok"] | "Ids" >> beam.MapTuple(lambda u, pred: (u, pred[signatures.ITEM_IDS]))
         assert_that(ok, equal_to([("a", ["A"]), ("b", ["B"])]), label="Ok")
         bad = out["bad"] | "Reasons" >> beam.Map(
             lambda d: (d["reason"], d["record"], "exploded" in d["detail"])

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from msrec import config
+from msrec import config, signatures
+from serving import gate
 from tests.serving.tiny_model import save_python_op_model
-from trainer import compat, export, task, warmup
+from trainer import export, task
+from trainer import warmup_requests as warmup
 from trainer.artifacts import load
 
 
@@ -18,7 +20,7 @@ def version_dir(tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     task.run(config.override(config.Config(), ["train.epochs=1"]), tiny_data, str(root / "model"), verbose=0)
     model, _, data_dir = load(str(root / "model"))
-    return export.export(model, data_dir, str(root / "base"), k=3)
+    return export.export(model, data_dir, str(root / "base"), k=3, gate=gate.run)
 
 
 def test_version_is_an_integer_directory_with_nothing_left_half_written(version_dir):
@@ -37,7 +39,7 @@ def test_version_is_an_integer_directory_with_nothing_left_half_written(version_
 
 def test_signatures_have_stable_names_and_batch_dimension(version_dir):
     loaded = tf.saved_model.load(version_dir)
-    assert set(export.SIGNATURES) <= set(loaded.signatures)
+    assert set(signatures.ALL) <= set(loaded.signatures)
     outputs = loaded.signatures["recommend_user"].structured_outputs
     assert set(outputs) == {"item_ids", "scores"}
     assert outputs["item_ids"].shape.as_list() == [None, 3]
@@ -48,7 +50,7 @@ def test_signatures_have_stable_names_and_batch_dimension(version_dir):
 
 
 def test_gate_passes_and_is_recorded_in_the_model_card(version_dir):
-    report = compat.check(version_dir)
+    report = gate.check(version_dir)
     assert report == {
         "foreign_ops": [],
         "missing_assets": [],
@@ -61,14 +63,12 @@ def test_gate_passes_and_is_recorded_in_the_model_card(version_dir):
 
 
 def test_gate_catches_a_tampered_warmup_response(version_dir, tmp_path):
-    logs = compat.warmup_logs(version_dir)
+    logs = gate.warmup_logs(version_dir)
     scores = logs[0].predict_log.response.outputs["scores"]
     scores.CopyFrom(tf.make_tensor_proto(tf.make_ndarray(scores) + 1.0))
     warmup.write_warmup(version_dir, logs)
     try:
-        assert compat.check(version_dir)["mismatches"] == [
-            "warm-up record 0 (serving_default): scores differs"
-        ]
+        assert gate.check(version_dir)["mismatches"] == ["warm-up record 0 (serving_default): scores differs"]
     finally:
         logs[0].predict_log.response.outputs["scores"].CopyFrom(
             tf.make_tensor_proto(tf.make_ndarray(scores) - 1.0)
@@ -78,9 +78,9 @@ def test_gate_catches_a_tampered_warmup_response(version_dir, tmp_path):
 
 def test_gate_refuses_python_ops_tf_serving_does_not_have(tmp_path):
     save_python_op_model(str(tmp_path / "1"))
-    assert "EagerPyFunc" in compat.foreign_ops(compat.read_meta_graph(str(tmp_path / "1")))
-    with pytest.raises(export.IncompatibleExport, match="EagerPyFunc"):
-        export.gate(str(tmp_path / "1"))
+    assert "EagerPyFunc" in gate.foreign_ops(gate.read_meta_graph(str(tmp_path / "1")))
+    with pytest.raises(gate.IncompatibleExport, match="EagerPyFunc"):
+        gate.run(str(tmp_path / "1"))
 
 
 def test_judge_compares_with_most_popular_and_the_published_version():
@@ -111,7 +111,7 @@ def test_a_worse_version_is_kept_under_rejected_and_not_published(version_dir, t
     json.dump(card, open(card_path, "w"))
     model, _, data_dir = load(os.path.join(os.path.dirname(os.path.dirname(version_dir)), "model"))
     with pytest.raises(blessing.NotBlessed) as err:
-        export.export(model, data_dir, str(base), k=3, tolerance=0.02)
+        export.export(model, data_dir, str(base), k=3, tolerance=0.02, gate=gate.run)
     assert err.value.comparison["published"] == 0.99
     assert sorted(os.listdir(base)) == ["1", "rejected"]
     (rejected,) = os.listdir(base / "rejected")
@@ -128,7 +128,7 @@ GOLDEN = os.path.join(os.path.dirname(__file__), "..", "golden", "serving_signat
 
 def signature_metadata(path, k):
     """Each signature's inputs and outputs as (dtype, shape); the baked-in top-K written as "K"."""
-    from serving.servable import read_meta_graph
+    from serving.server.servable import read_meta_graph
 
     out = {}
     for name, sig in sorted(read_meta_graph(path).signature_def.items()):
@@ -183,7 +183,7 @@ def no_sequence_version_dir(tiny_data, tmp_path_factory):
     cfg = config.override(config.Config(), ["train.epochs=1", "model.sources=id,content,profile,social"])
     task.run(cfg, tiny_data, str(root / "model"), verbose=0)
     model, _, data_dir = load(str(root / "model"))
-    return export.export(model, data_dir, str(root / "base"), k=3)
+    return export.export(model, data_dir, str(root / "base"), k=3, gate=gate.run)
 
 
 def test_a_model_that_does_not_read_the_history_ignores_recent_items(no_sequence_version_dir):

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from msrec import config
 from msrec import features as F
-from trainer import artifacts, data, layers
+from trainer import artifacts, data, layers, tables
 from trainer.model import TwoTowerModel, sampling_probability
 
 
@@ -54,8 +54,8 @@ def test_the_encoder_attends_over_the_most_recent_sequence_length_events(tiny_da
     assert (np.abs(query("i6", "i2") - base).max(axis=1) > 1e-4).all()
 
 
-def test_sampling_probability_is_the_train_share(tiny_data):
-    table = sampling_probability(tiny_data)
+def test_sampling_probability_is_the_train_share():
+    table = sampling_probability({"i1": 3, "i2": 2, "i6": 1, "i9": 1})
     got = table.lookup(tf.constant(["i1", "i2", "i6", "never-seen"])).numpy()
     np.testing.assert_allclose(got, [3 / 7, 2 / 7, 1 / 7, 1 / 7], rtol=1e-6)
 
@@ -74,7 +74,7 @@ def _softmax_loss(q, c, ids, temperature, probability=None):
 
 def test_loss_is_in_batch_softmax_with_logq_correction(tiny_data, batch):
     cfg = config.Config()
-    model = TwoTowerModel(tiny_data, data.metadata(tiny_data)["vocabulary_sizes"], cfg.model, 50)
+    model = TwoTowerModel(tables.read(tiny_data), cfg.model)
     q, c = (t.numpy().astype(np.float64) for t in model(batch))
     ids = batch[F.ITEM_ID].numpy()
     p = model.sampling.lookup(batch[F.ITEM_ID]).numpy().astype(np.float64)
@@ -92,7 +92,7 @@ def test_ranking_head_adds_weighted_mse_on_log_event_weight(tiny_data):
         iter(data.dataset(tiny_data, "train", F.select(contract, F.QUERY, F.CANDIDATE, F.CONTEXT), 8))
     )
     cfg = config.override(config.Config(), ["model.ranking_weight=0.5"])
-    model = TwoTowerModel(tiny_data, data.metadata(tiny_data)["vocabulary_sizes"], cfg.model, 50)
+    model = TwoTowerModel(tables.read(tiny_data), cfg.model)
     q, c = model(batch)
     total = float(model.compute_loss(batch))
     predicted = model.rater(tf.concat([q, c], axis=-1)).numpy()[:, 0]
@@ -104,7 +104,7 @@ def test_ranking_head_adds_weighted_mse_on_log_event_weight(tiny_data):
 
 def test_mixed_negatives_widen_the_softmax_with_catalog_items(tiny_data, batch):
     cfg = config.override(config.Config(), ["model.uniform_negatives=5"])
-    model = TwoTowerModel(tiny_data, data.metadata(tiny_data)["vocabulary_sizes"], cfg.model, 50)
+    model = TwoTowerModel(tables.read(tiny_data), cfg.model)
     drawn = model.catalog.draw(5)
     assert drawn[F.ITEM_ID].shape == (5,) and drawn[F.ITEM_CATEGORIES].shape == (5, 8)
     assert set(drawn[F.ITEM_ID].numpy().tolist()) <= {b"i1", b"i2", b"i3", b"i4", b"i5", b"i6", b"i9"}
@@ -113,3 +113,26 @@ def test_mixed_negatives_widen_the_softmax_with_catalog_items(tiny_data, batch):
     loss = float(model.compute_loss(batch))
     model.catalog = None
     assert loss > float(model.compute_loss(batch))  # more negatives, a harder softmax
+
+
+def test_a_model_is_built_from_in_memory_tables_without_a_data_directory():
+    contract = F.contract()
+    items = ["a", "b", "c"]
+    candidate = {
+        f.name: np.full((3, f.length), f.pad_value, dtype=object if f.dtype == F.STRING else np.float32)
+        for f in F.select(contract, F.CANDIDATE)
+        if f.is_padded
+    }
+    candidate[F.ITEM_ID] = np.array(items, dtype=object)
+    rows = tables.Tables(
+        contract=contract,
+        vocabularies={F.ITEM_VOCAB: items, F.USER_VOCAB: ["u1", "u2"]},
+        item_counts={"a": 2, "b": 1, "c": 1},
+        catalog_ids=items,
+        catalog=candidate,
+    )
+    cfg = config.override(config.Config(), ["model.embedding_dim=8", "model.sources=id,sequence"])
+    model = TwoTowerModel(rows, cfg.model)
+    queries, candidates = model(F.sample(F.select(contract, F.QUERY, F.CANDIDATE), rows=2))
+    assert queries.shape == (2, 8) and candidates.shape == (2, 8)
+    np.testing.assert_allclose(model.sampling.lookup(tf.constant(["a", "zz"])).numpy(), [0.5, 0.25])

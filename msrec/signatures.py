@@ -1,0 +1,79 @@
+"""The serving contract: signature names, their request-only inputs and outputs, and export paths.
+
+Like ``features.py`` for feature names, this module is the one place that spells
+them: ``trainer/export.py`` builds the signatures under these names, and the
+clients, the batch-inference job, the server, the CLI and the tests read them
+from here. Version directories (``<base>/<integer>/``) are listed here too, so
+the exporter, the blessing, the batch job and the server agree on what a version is.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+import tensorflow as tf
+
+# Signatures. DEFAULT is TF Serving's default key ("serving_default").
+DEFAULT = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
+RECOMMEND_EXCLUDING = "recommend_excluding"
+RECOMMEND_USER = "recommend_user"
+RECOMMEND_USER_WITH_RECENT = "recommend_user_with_recent"
+QUERY_EMBEDDING = "query_embedding"
+CANDIDATE_EMBEDDING = "candidate_embedding"
+PREDICT_EXAMPLES = "predict_examples"
+ALL = (
+    DEFAULT,
+    RECOMMEND_EXCLUDING,
+    RECOMMEND_USER,
+    RECOMMEND_USER_WITH_RECENT,
+    QUERY_EMBEDDING,
+    CANDIDATE_EMBEDDING,
+    PREDICT_EXAMPLES,
+)
+# The signatures that answer a top-K list, and the ones that exclude the user's known items.
+TOP_K = (DEFAULT, RECOMMEND_EXCLUDING, RECOMMEND_USER, RECOMMEND_USER_WITH_RECENT, PREDICT_EXAMPLES)
+
+# Request-only inputs (the query features themselves come from features.py).
+EXCLUDE_ITEM_IDS = "exclude_item_ids"
+RECENT_ITEM_IDS = "recent_item_ids"
+EXAMPLES = "examples"
+
+# Output aliases.
+ITEM_IDS, SCORES, EMBEDDING = "item_ids", "scores", "embedding"
+
+# The SavedModel on disk: TF Serving's tag, its files and what rides along in assets.extra/.
+SERVE_TAG = tf.saved_model.SERVING
+ASSETS_EXTRA = "assets.extra"
+WARMUP_FILE = posixpath.join(ASSETS_EXTRA, "tf_serving_warmup_requests")
+MODEL_CARD = posixpath.join(ASSETS_EXTRA, "model_card.json")
+
+
+def model_card(version_dir: str) -> str:
+    return posixpath.join(version_dir, MODEL_CARD)
+
+
+def warmup_file(version_dir: str) -> str:
+    return posixpath.join(version_dir, WARMUP_FILE)
+
+
+def versions(base: str, complete_only: bool = True) -> list[int]:
+    """The integer version directories under ``base``, ascending.
+
+    Args:
+      base: a model base path (local or ``gs://``); a missing one has no versions.
+      complete_only: keep only directories that hold a SavedModel.
+    """
+    if not tf.io.gfile.isdir(base):
+        return []
+    found = []
+    for name in tf.io.gfile.listdir(base):
+        name = name.rstrip("/")
+        if name.isdigit() and (
+            not complete_only or tf.saved_model.contains_saved_model(posixpath.join(base, name))
+        ):
+            found.append(int(name))
+    return sorted(found)
+
+
+def version_dir(base: str, version: int) -> str:
+    return posixpath.join(base, str(version))

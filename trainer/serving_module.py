@@ -1,0 +1,209 @@
+"""The module a SavedModel exports: towers, the catalog scorer, the user table, and the signatures.
+
+Every top-K signature ranks the whole catalog with ``trainer/scoring.py`` (the scorer
+evaluation ranks with), so what is served is what is measured. The ones that know the
+user (``recommend_user``, ``recommend_user_with_recent``) exclude **every** item the user
+is known to have (TRAIN + VALIDATION, as ``msrec evaluate`` excludes them, however many),
+read from a compact table: the items' catalog positions as one flat int32 tensor and an
+int64 offset per user (4 bytes per interaction, 8 per user). ``recommend_excluding`` and
+``recommend_user_with_recent`` also exclude the items the request names.
+
+Each signature refuses a request of more than ``max_rows`` rows (an ``Assert``, a stock op:
+TF Serving answers INVALID_ARGUMENT with the message), so no request can make the
+``[rows, catalog]`` score matrix arbitrarily large. Only core TF ops are used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from msrec import features as F
+from msrec import signatures as S
+from trainer.scoring import Scorer
+from trainer.tables import Tables, UserRows
+
+
+def prepend(
+    recent: tf.Tensor, stored: tf.Tensor, recent_n: tf.Tensor, stored_n: tf.Tensor, length: int, pad: Any
+) -> tf.Tensor:
+    """``[B, L]`` rows made of each row's first ``recent_n`` then first ``stored_n`` values, re-padded."""
+    merged = tf.concat(
+        [
+            tf.RaggedTensor.from_tensor(recent, lengths=recent_n),
+            tf.RaggedTensor.from_tensor(stored, lengths=stored_n),
+        ],
+        axis=1,
+    )
+    return merged[:, :length].to_tensor(default_value=pad, shape=[None, length])
+
+
+class UserTable(tf.Module):
+    """Each known user's latest query features and known items; row 0 (empty) answers unknown users."""
+
+    def __init__(self, users: UserRows, features: tuple[F.Feature, ...]):
+        super().__init__()
+        keys = tf.constant(np.array(users.user_ids, dtype=object))
+        rows = tf.range(1, len(users.user_ids) + 1, dtype=tf.int64)
+        self.rows = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, rows), 0)
+        self.columns = {}
+        for f in features:
+            if f.name != F.USER_ID:
+                column = users.features[f.name]
+                pad = f.pad_value.encode() if f.dtype == F.STRING else f.pad_value
+                empty = np.full((1, f.length), pad, dtype=column.dtype)
+                self.columns[f.name] = tf.Variable(np.concatenate([empty, column]), trainable=False)
+        splits = np.concatenate([[0, 0], np.cumsum([len(p) for p in users.known_positions])])
+        flat = np.concatenate(users.known_positions) if users.known_positions else np.zeros(0)
+        self.known_splits = tf.Variable(splits.astype(np.int64), trainable=False)
+        self.known_items = tf.Variable(flat.astype(np.int32), trainable=False)
+
+    def __call__(self, user_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        rows = self.rows.lookup(user_ids)
+        out = {name: tf.gather(column, rows) for name, column in self.columns.items()}
+        out[F.USER_ID] = user_ids
+        return out
+
+    def known_pairs(self, user_ids: tf.Tensor) -> tf.Tensor:
+        """``[M, 2]`` (row of the batch, catalog position) of every item each user is known to have."""
+        rows = self.rows.lookup(user_ids)
+        spans = tf.ragged.range(tf.gather(self.known_splits, rows), tf.gather(self.known_splits, rows + 1))
+        items = tf.cast(tf.gather(self.known_items, spans.flat_values), tf.int64)
+        return tf.stack([spans.value_rowids(), items], axis=1)
+
+
+class ServingModule(tf.Module):
+    """Towers, the catalog scorer (brute force over every item), the user table and TRAIN popularity."""
+
+    def __init__(self, model: tf.keras.Model, scorer: Scorer, users: UserRows, k: int, max_rows: int):
+        super().__init__()
+        tables: Tables = model.tables
+        self.query_features = F.select(tables.contract, F.QUERY)
+        self.candidate_features = F.select(tables.contract, F.CANDIDATE)
+        self.query_tower, self.candidate_tower, self.scorer = model.query_tower, model.candidate_tower, scorer
+        self.k, self.max_rows = min(k, scorer.size), int(max_rows)
+        self.history_length = tables.history_length
+        self.users = UserTable(users, self.query_features)
+        counts = tables.item_counts
+        shares = np.array([counts.get(i, 0) for i in tables.catalog_ids], np.float64)
+        self.popularity = tf.constant((shares / max(shares.sum(), 1.0)).astype(np.float32))
+        # A model that reads the history neither in its query tower nor in its scorer cannot
+        # know a user from recent items alone.
+        self.reads_history = model.query_tower.sequence is not None or scorer.reads_history
+
+    def check_rows(self, batch: tf.Tensor) -> None:
+        rows = tf.shape(batch)[0]
+        limit = f"a request may hold at most {self.max_rows} rows (model.max_request_rows); this one has"
+        tf.debugging.Assert(rows <= self.max_rows, [limit, rows], name="max_request_rows")
+
+    def position_pairs(self, item_ids: tf.Tensor) -> tf.Tensor:
+        """``[M, 2]`` (row, catalog position) of the catalog items among ``[B, L]`` ids (padding ignored)."""
+        positions = self.scorer.position.lookup(item_ids)
+        where = tf.where(positions >= 0)
+        return tf.stack([where[:, 0], tf.gather_nd(positions, where)], axis=1)
+
+    def with_recent(self, user_ids: tf.Tensor, recent: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The user's stored features with ``recent`` item ids put in front of the history."""
+        query = self.users(user_ids)
+        recent_n = tf.reduce_sum(tf.cast(tf.not_equal(recent, F.PAD), tf.int32), axis=1)
+        stored_n = tf.reduce_sum(tf.cast(tf.not_equal(query[F.HISTORY_ITEM_IDS], F.PAD), tf.int32), axis=1)
+        fills = {
+            F.HISTORY_ITEM_IDS: recent,
+            F.HISTORY_TIME_GAPS: tf.zeros_like(recent, tf.float32),
+            F.HISTORY_WEIGHTS: tf.ones_like(recent, tf.float32),
+        }
+        for name, fill in fills.items():
+            pad = F.PAD if name == F.HISTORY_ITEM_IDS else 0.0
+            query[name] = prepend(fill, query[name], recent_n, stored_n, self.history_length, pad)
+        return query
+
+    def top_k(
+        self,
+        query: dict[str, tf.Tensor],
+        exclude: tf.Tensor | None = None,
+        known: tf.Tensor | None = None,
+    ) -> dict[str, tf.Tensor]:
+        """The best k catalog items per row.
+
+        Args:
+          exclude: ``[M, 2]`` (row, catalog position) pairs never to return.
+          known: ``[B]`` bool; rows where it is False get TRAIN popularity (cold start).
+        """
+        scores = self.scorer(self.query_tower(query, training=False), query[F.HISTORY_ITEM_IDS])
+        if known is not None:
+            scores = tf.where(known[:, tf.newaxis], scores, self.popularity[tf.newaxis, :])
+        if exclude is not None:
+            hidden = tf.fill(tf.shape(exclude)[:1], tf.constant(-np.inf, scores.dtype))
+            scores = tf.tensor_scatter_nd_update(scores, exclude, hidden)
+        scores, top = tf.math.top_k(scores, k=self.k)
+        # A user who knows nearly the whole catalog: the slots past the unknown items stay empty.
+        ids = tf.where(tf.math.is_inf(scores), F.PAD, tf.gather(self.scorer.item_ids, top))
+        return {S.ITEM_IDS: ids, S.SCORES: scores}
+
+    def recommend(self, user_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        self.check_rows(user_ids)
+        known = self.users.rows.lookup(user_ids) > 0
+        return self.top_k(self.users(user_ids), self.users.known_pairs(user_ids), known)
+
+    def recommend_with_recent(self, user_ids: tf.Tensor, recent: tf.Tensor) -> dict[str, tf.Tensor]:
+        self.check_rows(user_ids)
+        query = self.with_recent(user_ids, recent)
+        known = self.users.rows.lookup(user_ids) > 0
+        if self.reads_history:
+            known = tf.logical_or(known, tf.reduce_any(tf.not_equal(recent, F.PAD), axis=1))
+        exclude = tf.concat([self.users.known_pairs(user_ids), self.position_pairs(recent)], axis=0)
+        return self.top_k(query, exclude, known)
+
+    def excluding(self, query: dict[str, tf.Tensor], exclude_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        self.check_rows(exclude_ids)
+        return self.top_k(query, self.position_pairs(exclude_ids))
+
+    def plain(self, query: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        self.check_rows(query[F.USER_ID])
+        return self.top_k(query)
+
+    def from_examples(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
+        self.check_rows(examples)
+        parsed = tf.io.parse_example(examples, F.parse_spec(self.query_features))
+        return self.top_k(F.densify(parsed, self.query_features))
+
+    def signatures(self) -> dict[str, Any]:
+        query_spec = F.tensor_specs(self.query_features)
+        candidate_spec = F.tensor_specs(self.candidate_features)
+        user_spec = {F.USER_ID: query_spec[F.USER_ID]}
+        list_spec = tf.TensorSpec([None, self.history_length], tf.string)
+        exclude = {S.EXCLUDE_ITEM_IDS: tf.TensorSpec.from_spec(list_spec, S.EXCLUDE_ITEM_IDS)}
+        recent = {S.RECENT_ITEM_IDS: tf.TensorSpec.from_spec(list_spec, S.RECENT_ITEM_IDS)}
+
+        def embed(tower, checked):
+            def run(**inputs):
+                self.check_rows(inputs[checked])
+                return {S.EMBEDDING: tower(inputs, training=False)}
+
+            return run
+
+        def excluding(**inputs):
+            ids = inputs.pop(S.EXCLUDE_ITEM_IDS)
+            return self.excluding(inputs, ids)
+
+        def concrete(function, **spec):
+            return tf.function(function).get_concrete_function(**spec)
+
+        return {
+            S.DEFAULT: concrete(lambda **q: self.plain(q), **query_spec),
+            S.RECOMMEND_EXCLUDING: concrete(excluding, **query_spec, **exclude),
+            S.RECOMMEND_USER: concrete(lambda **u: self.recommend(u[F.USER_ID]), **user_spec),
+            S.RECOMMEND_USER_WITH_RECENT: concrete(
+                lambda **u: self.recommend_with_recent(u[F.USER_ID], u[S.RECENT_ITEM_IDS]),
+                **user_spec,
+                **recent,
+            ),
+            S.QUERY_EMBEDDING: concrete(embed(self.query_tower, F.USER_ID), **query_spec),
+            S.CANDIDATE_EMBEDDING: concrete(embed(self.candidate_tower, F.ITEM_ID), **candidate_spec),
+            S.PREDICT_EXAMPLES: concrete(
+                lambda examples: self.from_examples(examples),
+                examples=tf.TensorSpec([None], tf.string, S.EXAMPLES),
+            ),
+        }

@@ -1,0 +1,92 @@
+"""What a model is built from, read from a preprocessed data directory in one place.
+
+The model, its towers and the export receive a ``Tables`` and do no I/O of their
+own, so a test can build one from a few in-memory rows; ``read`` is the one
+builder that turns a data directory (``msrec/paths.py``) into it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from msrec import features as F
+from msrec import paths
+from trainer import catalog, data
+
+
+@dataclasses.dataclass(frozen=True)
+class Tables:
+    """Vocabularies, TRAIN popularity and the catalog of one data directory.
+
+    Attributes:
+      contract: the feature contract the data was written with.
+      vocabularies: vocabulary name -> its values, or the path of its file (a file
+        becomes a SavedModel asset on export); only non-empty vocabularies.
+      item_counts: TRAIN interactions per item id (items never seen in TRAIN: absent).
+      catalog_ids: every catalog item id, in ranking order.
+      catalog: the candidate features of ``catalog_ids``, column by column.
+    """
+
+    contract: tuple[F.Feature, ...]
+    vocabularies: dict[str, str | list[str]]
+    item_counts: dict[str, int]
+    catalog_ids: list[str]
+    catalog: dict[str, np.ndarray]
+
+    @property
+    def history_length(self) -> int:
+        return F.by_name(self.contract)[F.HISTORY_ITEM_IDS].length
+
+
+@dataclasses.dataclass(frozen=True)
+class UserRows:
+    """Every user's latest query features (TRAIN + VALIDATION) and known items, for serving.
+
+    Attributes:
+      user_ids: raw user ids, one per row.
+      features: query feature name -> ``[users, length]`` array (the user id excluded).
+      known_positions: per user, the catalog positions of every item they are known to have.
+    """
+
+    user_ids: list[str]
+    features: dict[str, np.ndarray]
+    known_positions: list[np.ndarray]
+
+
+def read_users(data_dir: str, tables: Tables) -> UserRows:
+    """The ``users`` records of a data directory, with known items as catalog positions."""
+    query = F.select(tables.contract, F.QUERY)
+    seen = F.by_name(tables.contract)[F.SEEN_ITEM_IDS]
+    values = data.load_all(data_dir, paths.USERS, (*query, seen))
+    known = values[F.SEEN_ITEM_IDS]
+    histories = values[F.HISTORY_ITEM_IDS]
+    if len(known) and not any(len(k) for k in known) and any(len(h[0]) for h in histories):
+        raise ValueError(
+            f"{data_dir}/{paths.USERS}/ records carry no known items: it was preprocessed by an "
+            "older msrec; run `msrec preprocess` again"
+        )
+    position = {item: i for i, item in enumerate(tables.catalog_ids)}
+    return UserRows(
+        user_ids=catalog.decode(values[F.USER_ID]),
+        features={f.name: values[f.name] for f in query if f.name != F.USER_ID},
+        known_positions=[
+            np.array([position[i] for i in catalog.decode(k) if i in position], np.int32) for k in known
+        ],
+    )
+
+
+def read(data_dir: str) -> Tables:
+    """The ``Tables`` of a finished preprocessing output."""
+    meta = data.metadata(data_dir)
+    contract = F.from_dict(meta["features"])
+    sizes = meta["vocabulary_sizes"]
+    ids, values = catalog.read(data_dir, contract)
+    return Tables(
+        contract=contract,
+        vocabularies={n: paths.vocab_file(data_dir, n) for n in F.VOCABULARIES if sizes.get(n, 0) > 0},
+        item_counts=data.item_popularity(data_dir),
+        catalog_ids=ids,
+        catalog=values,
+    )
