@@ -25,6 +25,7 @@ setup(
         "pyarrow>=14",
         "matplotlib>=3.8",
         "tqdm>=4.66",
+        "optuna>=4",  # msrec tune: the search over settings on VALIDATION
         "safetensors>=0.4",  # reads the pretrained text encoder's weights (numpy API, no torch)
     ],
     extras_require={"test": ["pytest>=8", "ruff>=0.6", "cryptography>=42", "import-linter>=2.1"]},

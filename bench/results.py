@@ -54,6 +54,13 @@ def section(result: dict[str, Any], peers: dict[str, dict[str, float]]) -> str:
         "|---" * (len(KEYS) + 1) + "|",
         "| **msrec (mean ± std)** | " + " | ".join(f"**{mean[k]:.4f}** ± {std[k]:.4f}" for k in KEYS) + " |",
     ]
+    if "served" in result:  # the exports, asked through recommend_user as TF Serving answers
+        served = result["served"]
+        lines.append(
+            "| msrec served (export, `recommend_user`) | "
+            + " | ".join(f"{served[k]:.4f}" if k != "MRR" else f"{served[k]:.4f}*" for k in KEYS)
+            + " |"
+        )
     for name, values in sorted(peers.items(), key=lambda kv: -kv[1]["NDCG@10"]):
         lines.append(f"| {name} | " + " | ".join(f"{values[k]:.4f}" for k in KEYS) + " |")
     lines += ["", "| metric | msrec | best peer | margin | goal (+10 %) |", "|---|---|---|---|---|"]
@@ -62,6 +69,28 @@ def section(result: dict[str, Any], peers: dict[str, dict[str, float]]) -> str:
         margin = mean[key] / value - 1
         verdict = "met" if margin >= 0.10 else ("beaten, goal not met" if margin > 0 else "not beaten")
         lines.append(f"| {key} | {mean[key]:.4f} | {value:.4f} ({name}) | {margin:+.1%} | {verdict} |")
+    if "served" in result:
+        diff = result["served_minus_in_process"]
+        lines += [
+            "",
+            f"Served minus in-process: HR@10 {diff['HR@10']:+.4f}, NDCG@10 {diff['NDCG@10']:+.4f}; "
+            f"known items in the served top-{result['served']['list_length']} lists: "
+            f"{result['known_items_returned']}. "
+            "*Served MRR counts only targets inside the list (a lower bound).",
+            "",
+            "| metric (msrec, mean) | Precision@10 | Recall@10 | F1@10 |",
+            "|---|---|---|---|",
+            "| in-process | "
+            + " | ".join(f"{mean.get(k, float('nan')):.4f}" for k in ("Precision@10", "Recall@10", "F1@10"))
+            + " |",
+        ]
+    if result.get("mix"):
+        chosen = result["config"]["model"]["graph_score_weight"]
+        row = " | ".join(f"{r['graph_score_weight']:g}: {r['NDCG@10']:.4f}" for r in result["mix"])
+        lines += [
+            "",
+            f"Ranking mix chosen on VALIDATION (graph_score_weight: NDCG@10): {row}; chosen {chosen:g}.",
+        ]
     seeds = ", ".join(f"{s['HR@10']:.4f}/{s['NDCG@10']:.4f}" for s in result["seeds"])
     lines += [
         "",

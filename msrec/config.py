@@ -26,11 +26,14 @@ class DataConfig:
       lengths: padded lengths of sequence and set features.
       min_item_count: items seen fewer times in TRAIN fall into the OOV bucket.
       min_user_count: the same for users.
-      cooccurrence_window: positions either side in which two TRAIN items co-occur.
+      cooccurrence_window: positions either side in which two TRAIN items co-occur; 0 (the
+        default) is ``auto``: 5 for timed data, the whole stored history without time
+        (``msrec/auto.py``).
       history_mode: what a TRAIN example's history holds: ``prefix``, the user's TRAIN
         items before the target (sequences with time); ``others``, all of the user's
         other TRAIN items (data without time, where order is a hash and a prefix is a
-        random subset unlike the held-out examples' full histories).
+        random subset unlike the held-out examples' full histories); ``auto`` (the default)
+        picks by whether the interactions are timed.
       regression_l2: ridge penalty of the item scoring graph (EASE^R over TRAIN item sets,
         ``preprocessing/graphs.py``); larger shrinks the weights of rare pairs.
       regression_neighbors: how many sources each item keeps in that graph.
@@ -44,15 +47,15 @@ class DataConfig:
     lengths: features.Lengths = features.Lengths()
     min_item_count: int = 1
     min_user_count: int = 1
-    cooccurrence_window: int = 5
-    history_mode: str = "prefix"
+    cooccurrence_window: int = 0
+    history_mode: str = "auto"
     regression_l2: float = 50.0
     regression_neighbors: int = 100
     regression_max_items: int = 20000
 
     def __post_init__(self):
-        if self.history_mode not in ("prefix", "others"):
-            raise ValueError(f"data.history_mode must be 'prefix' or 'others', not {self.history_mode!r}")
+        if self.history_mode not in ("auto", "prefix", "others"):
+            raise ValueError(f"data.history_mode must be auto, prefix or others, not {self.history_mode!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +69,9 @@ class ModelConfig:
       oov_buckets: OOV buckets of each StringLookup.
       top_k: how many items the exported signatures return.
       logq_correction: subtract log sampling probability from in-batch logits.
-      sources: the parts the towers are built with; any of ``SOURCES``.
+      sources: the parts the towers are built with; any of ``SOURCES``, or ``auto`` (the
+        default): every part whose source the data has, ``sequence`` only with time
+        (``msrec/auto.py``; the resolved list is saved with the model).
       transformer_layers / attention_heads: the sequence encoder's size.
       sequence_length: how many of the most recent history events the encoder attends
         over (attention costs grow with its square; the data may hold more).
@@ -93,7 +98,7 @@ class ModelConfig:
     oov_buckets: int = 1
     top_k: int = 100
     logq_correction: bool = True
-    sources: tuple[str, ...] = ("id", "sequence", "content", "profile", "social", "item_graph")
+    sources: tuple[str, ...] = ("auto",)
     transformer_layers: int = 1
     sequence_length: int = 50
     attention_heads: int = 2
@@ -147,6 +152,8 @@ class Config:
         if self.model.sequence_length < 1:
             raise ValueError(f"model.sequence_length must be at least 1: {self.model.sequence_length}")
         unknown = set(self.model.sources) - set(SOURCES)
+        if tuple(self.model.sources) == ("auto",):
+            unknown = set()
         if unknown or not self.model.sources:
             raise ValueError(f"model.sources must be a non-empty subset of {SOURCES}: {self.model.sources}")
 

@@ -25,9 +25,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from msrec import auto, paths
 from msrec import config as msrec_config
 from msrec import features as F
-from msrec import paths
 from msrec.source_config import DatasetSpec, resolve
 from preprocessing import content, encode, graphs, sequences, split, stats, vocab
 from preprocessing.errors import BadSourceError, check_report  # noqa: F401 (re-exported)
@@ -242,6 +242,8 @@ def run(
     """
     for kind, spec in dataset.sources.items():
         check_source(kind, spec, input_dir)
+    timed = "timestamp" in dataset.source("interactions").fields
+    data, resolved = auto.resolve_data(data, timed)
     started = time.time()
     p = beam.Pipeline(options=PipelineOptions(list(pipeline_args)))
     build(p, dataset, input_dir, output_dir, data, shards)
@@ -256,6 +258,12 @@ def run(
         "feature_spec_version": F.SPEC_VERSION,
         "features": F.to_dict(F.contract(data.lengths)),
         "data_config": msrec_config.to_dict(data),
+        # What the data is, for the trainer's auto settings (msrec/auto.py).
+        "data_profile": {
+            "timed": timed,
+            "social": dataset.source("social") is not None,
+            "resolved": resolved,
+        },
         "sources": report,
         "seconds": round(time.time() - started, 1),
         **stats,

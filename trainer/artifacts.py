@@ -12,17 +12,18 @@ from typing import Any
 
 import tensorflow as tf
 
+from msrec import auto, paths
 from msrec import config as msrec_config
 from msrec import features as F
-from msrec import paths
-from trainer import tables
+from trainer import data, tables
 from trainer.model import TwoTowerModel
 
 WEIGHTS = "final"
 
 
 def build(data_dir: str, config: msrec_config.Config) -> TwoTowerModel:
-    """A model for ``data_dir`` with its variables created."""
+    """A model for ``data_dir`` with its variables created (``auto`` settings resolved against it)."""
+    config, _ = auto.resolve(config, data.metadata(data_dir))
     model = TwoTowerModel(tables.read(data_dir), config.model)
     model(F.sample(F.select(model.tables.contract, F.QUERY, F.CANDIDATE)))
     return model

@@ -18,9 +18,9 @@ from typing import Any, Sequence
 import tensorflow as tf
 
 import msrec  # the trainer package imported msrec (Keras 2) before this TensorFlow import
+from msrec import auto, paths
 from msrec import config as msrec_config
 from msrec import features as F
-from msrec import paths
 from trainer import artifacts, callbacks, data
 
 
@@ -71,6 +71,9 @@ def run(
       The run record written to ``run.json`` (data dir, loss per epoch, seconds).
     """
     distribution = strategy()  # first: collective ops must be configured before any other TF work
+    config, resolved = auto.resolve(config, data.metadata(data_dir))
+    for key, reason in resolved.items():
+        print(f"msrec train: {key} = {reason}", flush=True)
     tf.keras.utils.set_random_seed(config.train.seed)
     contract = data.contract(data_dir)
     splits = ("train", "validation") if config.train.refit else "train"
@@ -112,6 +115,7 @@ def run(
         else None,
         "seconds": round(time.time() - started, 1),
         "msrec_version": msrec.__version__,
+        "resolved": resolved,  # the auto settings and why (the values are in config.json)
     }
     artifacts.save(model, model_dir, config, run_record)
     return run_record

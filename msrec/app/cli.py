@@ -26,6 +26,7 @@ from msrec.app.commands import (
     cmd_recommend,
     cmd_serve,
     cmd_train,
+    cmd_tune,
 )
 
 
@@ -162,11 +163,29 @@ def parser() -> argparse.ArgumentParser:
         )
         if name == "benchmark":
             x.add_argument("--seeds", type=int, default=3, help="training seeds (default 3)")
+            x.add_argument(
+                "--tune",
+                action="store_true",
+                help="run msrec tune on VALIDATION first (--budget-minutes) and refit with its choice",
+            )
+            x.add_argument("--budget-minutes", type=float, default=30.0, help="tuning budget (default 30)")
             x.add_argument("--output", required=True, help="result JSON (key 'test': mean over seeds)")
         else:
             x.add_argument(
                 "--output-dir", default="docs", help="where the table, JSON and PNG go (default docs)"
             )
+
+    tn = sub.add_parser(
+        "tune",
+        help="search temperature, embedding size, epochs, learning rate, the sequence part and the "
+        "ranking mix on VALIDATION (Optuna) within a time budget; writes a config for --config",
+    )
+    tn.add_argument("--data", required=True, help="preprocessed data directory")
+    tn.add_argument("--config", help="base config file (default: the shipped defaults)")
+    tn.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    tn.add_argument("--budget-minutes", type=float, default=30.0, help="wall-clock budget (default 30)")
+    tn.add_argument("--workdir", help="where trial models go (default runs/tune)")
+    tn.add_argument("--output-dir", required=True, help="where tuned.json, trials.json and trials.md go")
 
     d = sub.add_parser(
         "demo", help="generate -> preprocess -> train -> evaluate -> export -> serve -> recommend"
@@ -189,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv  # likewise
     quiet.configure(verbose)
     argv = [a for a in argv if a not in ("--verbose", "--debug")]
+    if not verbose and argv[:1] != ["generate"] and not {"-h", "--help"} & set(argv):
+        quiet.start_tensorflow()
     try:
         return _command(argv)
     except Exception as err:  # an expected failure becomes one paragraph (msrec/app/errors.py)
@@ -215,6 +236,7 @@ def _command(argv: list[str]) -> int:
         "export": cmd_export,
         "recommend": cmd_recommend,
         "benchmark": cmd_benchmark,
+        "tune": cmd_tune,
         "ablation": cmd_ablation,
         "demo": cmd_demo,
     }

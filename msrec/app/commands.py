@@ -243,10 +243,26 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
     workdir = args.workdir or os.path.join("runs", "benchmark", args.dataset)
     result = experiments.benchmark(
-        args.dataset, _resolve_input(args.dataset, args.input), workdir, _experiment_config(args), args.seeds
+        args.dataset,
+        _resolve_input(args.dataset, args.input),
+        workdir,
+        _experiment_config(args),
+        args.seeds,
+        tune_minutes=args.budget_minutes if args.tune else None,
     )
     _write_json(args.output, result)
     progress.print_metrics({"msrec (mean)": result["test"], "MostPopular": result["popularity"]})
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from msrec.app import tune
+
+    base = msrec_config.override(msrec_config.load(args.config), args.set)
+    result = tune.run(args.data, args.workdir or os.path.join("runs", "tune"), base, args.budget_minutes)
+    path = tune.write(result, args.output_dir)
+    print(tune.markdown(result))
+    print(json.dumps({"tuned_config": path, "overrides": result["overrides"]}))
     return 0
 
 

@@ -15,7 +15,7 @@ import os
 import sys
 import textwrap
 import traceback
-from typing import Callable, TextIO
+from typing import Any, Callable, Mapping, TextIO
 
 from msrec.app import progress
 from msrec.source_config import ConfigError
@@ -38,6 +38,8 @@ ADVICE = {
     "come from the same dataset and release, or drop the `references` entry.",
     "bad_timestamp": "Its times do not parse or fall outside the source's `timestamp_window`: check the "
     "timestamp column and the window.",
+    "bad_weight": "Its weights are not finite numbers: check which column `fields` maps to `weight`.",
+    "bad_json": "Its lines are not JSON objects: check that it is JSON Lines, or the source's `format`.",
     "duplicate": "Many rows repeat earlier ones word for word: check that no file was appended twice.",
 }
 ADVICE["extra_columns"] = ADVICE["missing_field"] = ADVICE["missing_columns"]
@@ -69,7 +71,7 @@ def _bad(err: source_errors.BadSourceError) -> str:
         r = err.report[kind]
         reasons = ", ".join(f"{k}={v:,}" for k, v in r["reasons"].items())
         limit = (
-            f"more than the {err.max_bad_fraction} allowed (--max-bad-fraction)"
+            f"more than the {err.max_bad_fraction} allowed"
             if fraction > err.max_bad_fraction
             else "and no valid interaction is left"
         )
@@ -77,11 +79,19 @@ def _bad(err: source_errors.BadSourceError) -> str:
             f"source '{kind}' ({err.files[kind]}) dead-lettered {r['dead_letter']:,} of its "
             f"{r['read']:,} rows ({reasons}), {limit}."
         )
-    reasons = err.report[err.source]["reasons"]
-    worst = max(reasons, key=lambda k: (reasons[k], k)) if reasons else ""
-    parts.append(ADVICE.get(worst, f"{DOCS} (Bad rows) explains each reason."))
-    parts.append(f"Every bad row is in {err.dead_letter_dir} with its file, line and reason.")
-    return " ".join(parts)
+    parts.append(_advice(err.report[err.source]))
+    parts.append(f"Every bad row is in {err.dead_letter_dir} with its file, line and reason")
+    over = any(f > err.max_bad_fraction for f in err.fractions.values())
+    return " ".join(parts) + ("; if that many are expected, raise --max-bad-fraction." if over else ".")
+
+
+def _advice(report: Mapping[str, Any]) -> str:
+    """What to check, when one reason accounts for most of a source's bad rows."""
+    reasons = report["reasons"]
+    common = max(reasons, key=lambda k: (reasons[k], k)) if reasons else ""
+    if common in ADVICE and 2 * reasons[common] > report["dead_letter"]:
+        return ADVICE[common]
+    return f"{DOCS} (Bad rows) explains each reason."
 
 
 MESSAGES: tuple[tuple[type[BaseException], Callable[..., str]], ...] = (

@@ -12,8 +12,8 @@ import os
 import statistics
 from typing import Any, Sequence
 
+from msrec import auto, metrics, paths
 from msrec import config as msrec_config
-from msrec import metrics, paths
 from msrec import source_config as sources
 from msrec.app import progress
 
@@ -64,8 +64,9 @@ def train_and_test(
     config: msrec_config.Config, data_dir: str, model_dir: str, shown: progress.RunProgress | None = None
 ) -> dict[str, Any]:
     """One training run (reused if ``model_dir`` has a finished run of this config) and its TEST metrics."""
-    from trainer import artifacts, evaluate, task
+    from trainer import artifacts, data, evaluate, task
 
+    config, _ = auto.resolve(config, data.metadata(data_dir))  # as task.run saves it
     seconds = finished(model_dir, config)
     if seconds is None:
         hooks = (shown.epoch_callback(),) if shown else ()
@@ -94,6 +95,34 @@ def served(model_dir: str, data_dir: str, shown: progress.RunProgress | None = N
     return served_evaluation.evaluate(version, evaluate.held_out(data_dir, "test"))
 
 
+def choose_mix(
+    config: msrec_config.Config, data_dir: str, model_dir: str, shown: progress.RunProgress | None = None
+) -> tuple[msrec_config.Config, list[dict[str, Any]]]:
+    """``config`` with the graph evidence weight chosen on VALIDATION (``trainer/mix.py``)."""
+    from trainer import artifacts, data, mix, task
+
+    resolved, _ = auto.resolve(config, data.metadata(data_dir))
+    if "item_graph" not in resolved.model.sources:
+        return config, []
+    validation = msrec_config.override(config, ["train.refit=false", "train.seed=0"])
+    if shown:
+        shown.show("validation run · train")
+    if finished(model_dir, auto.resolve(validation, data.metadata(data_dir))[0]) is None:
+        hooks = (shown.epoch_callback(),) if shown else ()
+        task.run(validation, data_dir, model_dir, verbose=0, extra_callbacks=hooks)
+    if shown:
+        shown.show("validation run · choose the mix")
+    model, _, _ = artifacts.load(model_dir)
+    weight, table = mix.choose(model, data_dir)
+    if shown:
+        shown.write(
+            f"graph_score_weight {weight:g} (VALIDATION NDCG@10 of each: "
+            + ", ".join(f"{r['graph_score_weight']:g}: {r['NDCG@10']:.4f}" for r in table)
+            + ")"
+        )
+    return msrec_config.override(config, [f"model.graph_score_weight={weight}"]), table
+
+
 def mean_std(runs: Sequence[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
     mean = {k: statistics.fmean(r[k] for r in runs) for k in metrics.AVERAGED}
     std = {k: statistics.pstdev(r[k] for r in runs) if len(runs) > 1 else 0.0 for k in metrics.AVERAGED}
@@ -107,11 +136,27 @@ def benchmark(
     workdir: str,
     config: msrec_config.Config,
     seeds: int,
+    tune_minutes: float | None = None,
 ) -> dict[str, Any]:
-    """PROTOCOL.md TEST metrics of the shipped defaults, mean and std over ``seeds`` seeds."""
-    shown = progress.RunProgress(f"benchmark {os.path.basename(dataset)}", seeds)
+    """PROTOCOL.md TEST metrics of the shipped defaults, mean and std over ``seeds`` seeds.
+
+    Args:
+      tune_minutes: when set, ``msrec tune`` runs first on VALIDATION for this long and the
+        seeds refit with its choice; otherwise only the ranking's mix is chosen on VALIDATION.
+    """
+    shown = progress.RunProgress(f"benchmark {os.path.basename(dataset)}", seeds + 1)
     shown.show("preprocess")
     data_dir = prepare(dataset, input_dir, workdir, config.data)
+    tuning = None
+    if tune_minutes is not None:
+        from msrec.app import tune
+
+        shown.show("tune")
+        tuning = tune.run(data_dir, os.path.join(workdir, "tune"), config, tune_minutes)
+        config, mix_table = msrec_config.from_dict(msrec_config.Config, tuning["config"]), []
+    else:
+        config, mix_table = choose_mix(config, data_dir, os.path.join(workdir, "model-validation"), shown)
+    shown.step()
     runs = []
     for seed in range(seeds):
         shown.show(f"seed {seed + 1}/{seeds} · train")
@@ -146,6 +191,8 @@ def benchmark(
         "train_seconds": [r["seconds"] for r in runs],
         "test_split_sha256": meta["test_split_sha256"],
         "config": msrec_config.to_dict(config),
+        "mix": mix_table,
+        "tuning": tuning,  # VALIDATION metrics of each graph_score_weight; the best one is in config
     }
 
 
@@ -163,10 +210,14 @@ def ablation(
     config: msrec_config.Config,
 ) -> list[dict[str, Any]]:
     """TEST metrics of the model built with each combination of sources in ``ABLATION``."""
-    variants = ablation_variants(config)
-    shown = progress.RunProgress(f"ablation {os.path.basename(dataset)}", len(variants))
+    from trainer import data
+
+    shown = progress.RunProgress(f"ablation {os.path.basename(dataset)}", len(ABLATION) + 1)
     shown.show("preprocess")
     data_dir = prepare(dataset, input_dir, workdir, config.data)
+    config, _ = auto.resolve(config, data.metadata(data_dir))  # the shipped sources for this data
+    variants = ablation_variants(config)
+    shown.progress.total = len(variants)
     rows = []
     for number, (name, parts) in enumerate(variants, 1):
         shown.show(f"variant {number}/{len(variants)} ({name}) · train")

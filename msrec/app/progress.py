@@ -32,7 +32,7 @@ class RunProgress:
     gives a Keras callback that shows the epoch inside the current run.
     """
 
-    def __init__(self, label: str, runs: int):
+    def __init__(self, label: str, runs: int | None):
         self.progress = tqdm.tqdm(total=runs, desc=label, unit=" run", bar_format=_FORMAT)
         self.stage = ""
 
@@ -75,9 +75,9 @@ def print_source_report(report: Mapping[str, Mapping[str, Any]], stream: TextIO 
 
 def print_metrics(systems: Mapping[str, Mapping[str, float]], stream: TextIO = sys.stdout) -> None:
     """One row per system, PROTOCOL.md's metrics as columns."""
-    print(f"{'system':<14}" + "".join(f"{k:>9}" for k in METRIC_KEYS) + f"{'users':>8}", file=stream)
+    print(f"{'system':<14}" + "".join(f"{k:>13}" for k in METRIC_KEYS) + f"{'users':>8}", file=stream)
     for name, m in systems.items():
         print(
-            f"{name:<14}" + "".join(f"{m[k]:>9.4f}" for k in METRIC_KEYS) + f"{m['num_users']:>8}",
+            f"{name:<14}" + "".join(f"{m[k]:>13.4f}" for k in METRIC_KEYS) + f"{m['num_users']:>8}",
             file=stream,
         )

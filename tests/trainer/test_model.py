@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from msrec import config
+from msrec import auto, config
 from msrec import features as F
 from trainer import artifacts, data, layers, tables
 from trainer.model import TwoTowerModel, sampling_probability
@@ -74,7 +74,7 @@ def _softmax_loss(q, c, ids, temperature, probability=None):
 
 def test_loss_is_in_batch_softmax_with_logq_correction(tiny_data, batch):
     cfg = config.Config()
-    model = TwoTowerModel(tables.read(tiny_data), cfg.model)
+    model = TwoTowerModel(tables.read(tiny_data), auto.resolve(cfg, data.metadata(tiny_data))[0].model)
     q, c = (t.numpy().astype(np.float64) for t in model(batch))
     ids = batch[F.ITEM_ID].numpy()
     p = model.sampling.lookup(batch[F.ITEM_ID]).numpy().astype(np.float64)
@@ -92,7 +92,7 @@ def test_ranking_head_adds_weighted_mse_on_log_event_weight(tiny_data):
         iter(data.dataset(tiny_data, "train", F.select(contract, F.QUERY, F.CANDIDATE, F.CONTEXT), 8))
     )
     cfg = config.override(config.Config(), ["model.ranking_weight=0.5"])
-    model = TwoTowerModel(tables.read(tiny_data), cfg.model)
+    model = TwoTowerModel(tables.read(tiny_data), auto.resolve(cfg, data.metadata(tiny_data))[0].model)
     q, c = model(batch)
     total = float(model.compute_loss(batch))
     predicted = model.rater(tf.concat([q, c], axis=-1)).numpy()[:, 0]
@@ -104,7 +104,7 @@ def test_ranking_head_adds_weighted_mse_on_log_event_weight(tiny_data):
 
 def test_mixed_negatives_widen_the_softmax_with_catalog_items(tiny_data, batch):
     cfg = config.override(config.Config(), ["model.uniform_negatives=5"])
-    model = TwoTowerModel(tables.read(tiny_data), cfg.model)
+    model = TwoTowerModel(tables.read(tiny_data), auto.resolve(cfg, data.metadata(tiny_data))[0].model)
     drawn = model.catalog.draw(5)
     assert drawn[F.ITEM_ID].shape == (5,) and drawn[F.ITEM_CATEGORIES].shape == (5, 8)
     assert set(drawn[F.ITEM_ID].numpy().tolist()) <= {b"i1", b"i2", b"i3", b"i4", b"i5", b"i6", b"i9"}

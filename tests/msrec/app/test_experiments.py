@@ -3,7 +3,8 @@ from msrec.app import experiments
 
 
 def test_ablation_adds_the_shipped_sources_only_when_no_variant_has_them():
-    default = experiments.ablation_variants(config.Config())
+    every = config.override(config.Config(), ["model.sources=" + ",".join(config.SOURCES)])
+    default = experiments.ablation_variants(every)  # a timed dataset with every source
     assert [name for name, _ in default] == [name for name, _ in experiments.ABLATION]
 
     lastfm = config.override(config.Config(), ["model.sources=id,content,profile,social,item_graph"])
