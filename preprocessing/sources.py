@@ -100,20 +100,12 @@ class ParseFile(beam.DoFn):
         path, spec, header = readable.metadata.path, self._spec, None
         with readable.open() as f:
             for number, line in enumerate(lines.read_lines(f), start=1):
-                if line.cut:
-                    self._read.inc()
-                    raw = line.text.decode(spec.encoding, "replace")
-                    detail = f"{line.length:,} bytes; a row may have {lines.MAX_LINE_BYTES:,}"
-                    yield reject(
-                        self._kind, Row(path, number, raw, None), "line_too_long", detail, line.length
-                    )
-                    continue
                 try:
-                    text = line.text.decode(spec.encoding)
-                except UnicodeDecodeError as err:
+                    text = self._decode(line)
+                except records.BadRecord as err:  # shown as well as undecodable bytes can be
                     self._read.inc()
-                    raw = line.text.decode("utf-8", "replace")
-                    yield self._reject(path, number, raw, records.BadRecord("bad_encoding", str(err)))
+                    raw, length = line.text.decode("utf-8", "replace"), line.length if line.cut else None
+                    yield reject(self._kind, Row(path, number, raw, None), err.reason, err.detail, length)
                     continue
                 if number == 1 and spec.header and spec.format == "csv":
                     header = [c.strip() for c in records.split_columns(text, spec)]
@@ -127,6 +119,16 @@ class ParseFile(beam.DoFn):
                     yield self._reject(path, number, text, err)
                     continue
                 yield Row(path, number, text, record)
+
+    def _decode(self, line: lines.Line) -> str:
+        """The line's text; ``BadRecord`` if it is too long to be a row or not in the encoding."""
+        if line.cut:
+            detail = f"{line.length:,} bytes; a row may have {lines.MAX_LINE_BYTES:,}"
+            raise records.BadRecord("line_too_long", detail)
+        try:
+            return line.text.decode(self._spec.encoding)
+        except UnicodeDecodeError as err:
+            raise records.BadRecord("bad_encoding", str(err)) from None
 
     def _parquet(self, readable: fileio.ReadableFile) -> Iterator[Any]:
         """Rows of a Parquet file as column-name dicts; the "line" of a dead letter is the row number."""
