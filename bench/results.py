@@ -16,6 +16,7 @@ import re
 from typing import Any, Sequence
 
 KEYS = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR")
+BEYOND = ("Precision@10", "Recall@10", "F1@10", "Coverage@10", "Novelty@10")
 
 
 def parse_peers(text: str) -> dict[str, dict[str, dict[str, float]]]:
@@ -78,11 +79,9 @@ def section(result: dict[str, Any], peers: dict[str, dict[str, float]]) -> str:
             f"{result['known_items_returned']}. "
             "*Served MRR counts only targets inside the list (a lower bound).",
             "",
-            "| metric (msrec, mean) | Precision@10 | Recall@10 | F1@10 |",
-            "|---|---|---|---|",
-            "| in-process | "
-            + " | ".join(f"{mean.get(k, float('nan')):.4f}" for k in ("Precision@10", "Recall@10", "F1@10"))
-            + " |",
+            "| msrec (mean) | Precision@10 | Recall@10 | F1@10 | Coverage@10 | Novelty@10 (bits) |",
+            "|---|---|---|---|---|---|",
+            "| in-process | " + " | ".join(f"{mean.get(k, float('nan')):.4f}" for k in BEYOND) + " |",
         ]
     if result.get("mix"):
         chosen = result["config"]["model"]["graph_score_weight"]

@@ -10,7 +10,8 @@ resolved values are what gets saved with the artifact (so a model directory neve
   order of a user's items is a hash (PROTOCOL.md) and a prefix is a random subset.
 * ``data.cooccurrence_window``: 5 positions for timed data; without time, the whole stored
   history (a window over a hash order counts a random fraction of co-occurrences).
-* ``model.sources``: every part whose source the data has; ``sequence`` only with time.
+* ``model.sources``: every part whose source the data has; ``sequence`` only with time,
+  ``text`` only when preprocessing embedded the items' text.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def present_sources(metadata: Mapping[str, Any]) -> dict[str, bool]:
         "profile": sizes.get(F.ATTRIBUTE_VOCAB, 0) > 0,
         "social": bool(profile.get("social", True)),
         "item_graph": True,
+        "text": metadata.get("text_embedding", {}).get("items", 0) > 0,
     }
 
 

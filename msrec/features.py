@@ -12,6 +12,7 @@ A ``scalar`` is ``[B]``; a ``sequence`` (ordered, most recent first) and a
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Iterable, Mapping
 
 SPEC_VERSION = 2
@@ -69,6 +70,10 @@ ITEM_ID, ITEM_CATEGORIES = "item_id", "item_categories"
 ITEM_TAGS, ITEM_TITLE_TOKENS = "item_tags", "item_title_tokens"
 ITEM_NEIGHBOR_IDS, ITEM_NEIGHBOR_WEIGHTS = "item_neighbor_ids", "item_neighbor_weights"
 EVENT_WEIGHT, SEEN_ITEM_IDS = "event_weight", "seen_item_ids"
+# The item text path: the text preprocessing embedded, its frozen sentence vector, and the
+# raw-text input of signatures that embed inside the model (msrec/text).
+ITEM_TEXT, ITEM_TEXT_VECTOR = "item_text", "item_text_vector"
+TEXT = "text"  # the tower of the item_text/ records
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +107,41 @@ def contract(lengths: Lengths = Lengths()) -> tuple[Feature, ...]:
         Feature(ITEM_NEIGHBOR_WEIGHTS, FLOAT, SEQUENCE, CANDIDATE, lengths.neighbors),
         Feature(EVENT_WEIGHT, FLOAT, SCALAR, CONTEXT),
         Feature(SEEN_ITEM_IDS, STRING, SET, EVAL, length=0, vocabulary=ITEM_VOCAB),
+    )
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+TEXT_FIELDS = ("title", "categories", "tags", "description")
+
+
+def item_text(item: Mapping[str, Any], fields: Iterable[str] = TEXT_FIELDS) -> str:
+    """``item_text`` of an item: the given fields in order, lists joined by ", ", fields by ". ".
+
+    Preprocessing embeds exactly this text for the catalog, and the export for new items.
+    """
+    parts = []
+    for field in fields:
+        value = item.get(field)
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(str(v).strip() for v in value if str(v).strip())
+        if value is not None and str(value).strip():
+            parts.append(str(value).strip())
+    return ". ".join(parts)
+
+
+def words(text: str) -> tuple[str, ...]:
+    """``item_title_tokens`` of a title: its lower-cased runs of word characters."""
+    return tuple(_WORD.findall(text.lower()))
+
+
+def text_records(dim: int) -> tuple[Feature, ...]:
+    """The ``item_text/`` records preprocessing writes: id, the embedded text, its vector."""
+    return (
+        Feature(ITEM_ID, STRING, SCALAR, TEXT, vocabulary=ITEM_VOCAB),
+        Feature(ITEM_TEXT, STRING, SCALAR, TEXT),
+        Feature(ITEM_TEXT_VECTOR, FLOAT, SEQUENCE, TEXT, dim),
     )
 
 

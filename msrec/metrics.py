@@ -30,6 +30,7 @@ KEYS = (
 MAIN = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR")  # the columns of tables and plots
 TABLE = (*MAIN, "Precision@10", "F1@10")  # what the CLI prints (Recall@10 = HR@10)
 AVERAGED = tuple(k for k in KEYS if k != "num_users")
+BEYOND = ("Coverage@10", "Novelty@10")  # of the in-process evaluation's top-10 lists
 NOT_RANKED = np.inf  # the rank of a target that a served list does not hold
 
 
@@ -69,6 +70,39 @@ def ranks_in_lists(item_lists: np.ndarray, score_lists: np.ndarray, targets: Seq
             others = np.delete(score_lists[row], where[0])
             out[row] = 1 + np.sum(others >= score_lists[row][where[0]])
     return out
+
+
+def top_lists(scores: np.ndarray, excluded: Sequence[Iterable[int]], k: int = 10) -> np.ndarray:
+    """``[U, k]`` catalog indices of each user's best k non-excluded items, best first."""
+    scores = np.array(scores, dtype=np.float64, copy=True)
+    for row, items in enumerate(excluded):
+        scores[row, list(items)] = -np.inf
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)
+
+
+def beyond_accuracy(lists: np.ndarray, counts: np.ndarray, k: int = 10) -> dict[str, float]:
+    """Catalogue coverage and novelty of top-k lists.
+
+    Args:
+      lists: ``[U, k]`` catalog indices recommended to each user.
+      counts: ``[C]`` TRAIN interactions of each catalog item.
+
+    Returns:
+      ``Coverage@k``: the share of the catalog recommended to anyone; ``Novelty@k``: the mean
+      self-information ``-log2 p(item)`` of recommended items, p the TRAIN popularity share
+      (add-one smoothed, so an item never met in TRAIN has a finite, high value).
+    """
+    counts = np.asarray(counts, np.float64)
+    if not len(lists):
+        return {f"Coverage@{k}": 0.0, f"Novelty@{k}": 0.0}
+    share = (counts + 1.0) / (counts.sum() + len(counts))
+    return {
+        f"Coverage@{k}": float(len(np.unique(lists)) / len(counts)),
+        f"Novelty@{k}": float(np.mean(-np.log2(share[lists]))),
+    }
 
 
 def summarize(all_ranks: np.ndarray) -> dict[str, float]:

@@ -8,6 +8,8 @@ A preprocessed data directory::
     <data>/item_counts.txt      TRAIN popularity, aligned with vocab/item_id.txt
     <data>/{train,validation,test,candidates,users}/part-*.tfrecord.gz
     <data>/scoring_graph/part-*.jsonl   [item, [[source, weight], ...]] per line (EASE^R)
+    <data>/item_text/part-*.tfrecord.gz  per catalog item: its text and its sentence vector
+                                (features.text_records; absent when data.text_encoder is none)
     <data>/dead_letter/part-*.jsonl
 
 A model directory::
@@ -26,6 +28,7 @@ METADATA = "metadata.json"
 SPLITS = ("train", "validation", "test")
 CANDIDATES, USERS, DEAD_LETTER = "candidates", "users", "dead_letter"
 SCORING_GRAPH = "scoring_graph"
+ITEM_TEXT = "item_text"
 TFRECORD_SUFFIX = ".tfrecord.gz"
 
 

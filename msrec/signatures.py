@@ -21,6 +21,7 @@ RECOMMEND_USER_WITH_RECENT = "recommend_user_with_recent"
 QUERY_EMBEDDING = "query_embedding"
 CANDIDATE_EMBEDDING = "candidate_embedding"
 PREDICT_EXAMPLES = "predict_examples"
+TEXT_EMBEDDING = "text_embedding"  # only in exports of models that read item text
 ALL = (
     DEFAULT,
     RECOMMEND_EXCLUDING,
@@ -37,6 +38,7 @@ TOP_K = (DEFAULT, RECOMMEND_EXCLUDING, RECOMMEND_USER, RECOMMEND_USER_WITH_RECEN
 EXCLUDE_ITEM_IDS = "exclude_item_ids"
 RECENT_ITEM_IDS = "recent_item_ids"
 EXAMPLES = "examples"
+TEXT = "text"  # text_embedding's input; candidate_embedding's raw text is features.ITEM_TEXT
 
 # Output aliases.
 ITEM_IDS, SCORES, EMBEDDING = "item_ids", "scores", "embedding"

@@ -35,7 +35,8 @@ def evaluate(
 
     Besides the overall metrics, ``segments`` splits the model's by user activity
     (TRAIN interactions), by whether the user has friends, and by the test item's
-    TRAIN popularity (head: top 20% of items by count, tail: unseen in TRAIN).
+    TRAIN popularity (head: top 20% of items by count, tail: unseen in TRAIN), and the cold
+    slice: held-out items that no user has in TRAIN or VALIDATION (``COLD``).
     """
     contract = data.contract(data_dir)
     item_ids, scorer = scoring.for_model(model, data_dir)
@@ -43,19 +44,28 @@ def evaluate(
     counts = data.item_popularity(data_dir)
     popularity = np.array([counts.get(item, 0) for item in item_ids], np.float64)
     inputs = F.select(contract, F.QUERY, F.CANDIDATE, F.EVAL)
-    model_ranks, popular_ranks, segments = [], [], []
+    model_ranks, popular_ranks, segments, lists = [], [], [], []
+    target_items, known = [], {i for i, c in counts.items() if c > 0}  # known: in TRAIN or VALIDATION
     for batch in data.dataset(data_dir, split, inputs, batch_size):
         scores = scorer(model.query_tower(batch, training=False), batch[F.HISTORY_ITEM_IDS]).numpy()
         targets = np.array([position[i] for i in decode(batch[F.ITEM_ID].numpy())])
         seen = batch[F.SEEN_ITEM_IDS].to_list()
         excluded = [[position[i] for i in decode(s) if i in position] for s in seen]
         model_ranks.append(metrics.ranks(scores, targets, excluded))
+        lists.append(metrics.top_lists(scores, excluded, 10))
         if baseline:
             tiled = np.broadcast_to(popularity, (len(targets), len(popularity)))
             popular_ranks.append(metrics.ranks(tiled, targets, excluded))
         segments += _segments(batch, seen, popularity[targets], np.quantile(popularity, 0.8))
+        target_items += decode(batch[F.ITEM_ID].numpy())
+        known.update(i for s in seen for i in decode(s))
+    for names, item in zip(segments, target_items, strict=True):
+        if item not in known:
+            names.add(COLD)
     ranks = np.concatenate(model_ranks) if model_ranks else np.zeros(0)
     out = {"split": split, "catalog_items": len(item_ids), "model": metrics.summarize(ranks)}
+    if lists:
+        out["model"].update(metrics.beyond_accuracy(np.concatenate(lists), popularity, 10))
     if baseline:
         out["popularity"] = metrics.summarize(np.concatenate(popular_ranks) if popular_ranks else ranks[:0])
     out["segments"] = {
@@ -63,6 +73,9 @@ def evaluate(
         for name in sorted({n for s in segments for n in s})
     }
     return out
+
+
+COLD = "items: cold (in neither TRAIN nor VALIDATION)"
 
 
 def _segments(batch: dict, seen: list, target_counts: np.ndarray, head_count: float) -> list[set[str]]:

@@ -35,10 +35,29 @@ import tensorflow as tf
 from msrec import paths
 from msrec import signatures as S
 from trainer import blessing, evaluate, scoring, tables
+from trainer import new_items as text
 from trainer.serving_module import ServingModule
 from trainer.warmup_requests import warmup_logs, write_warmup
 
 Gate = Callable[[str], dict[str, Any]]
+
+
+def serving_module(model: tf.keras.Model, data_dir: str, k: int, new_items: str | None) -> ServingModule:
+    """The module to export: the scorer over the catalog (plus new items), users, the text encoder."""
+    encoder = None
+    if model.candidate_tower.text is not None:
+        from msrec.text import SentenceEncoder
+
+        encoder = SentenceEncoder(text.checkpoint_dir(model.tables.text_encoder))
+    extra = None
+    if new_items:
+        items = text.read(new_items)
+        tables_ = model.tables
+        vectors = text.vectors(model.candidate_tower, items, tables_.contract, encoder, tables_.text_fields)
+        extra = ([str(it["item_id"]) for it in items], vectors)
+    _, scorer = scoring.for_model(model, data_dir, extra)
+    users = tables.read_users(data_dir, model.tables)
+    return ServingModule(model, scorer, users, k, model.max_request_rows, encoder)
 
 
 def next_version(export_base: str) -> int:
@@ -55,6 +74,7 @@ def export(
     card: dict[str, Any] | None = None,
     tolerance: float | None = None,
     gate: Gate | None = None,
+    new_items: str | None = None,
 ) -> str:
     """Writes ``<export_base>/<version>/`` atomically; returns its path.
 
@@ -63,10 +83,10 @@ def export(
         returns its report; raising refuses the version. None skips the check.
       tolerance: when set, bless first (``trainer.blessing``): an unblessed version
         goes to ``<export_base>/rejected/`` and ``blessing.NotBlessed`` is raised.
+      new_items: a JSONL file of items the model has never seen (``trainer/new_items.py``),
+        added to this version's catalogue without retraining.
     """
-    _, scorer = scoring.for_model(model, data_dir)
-    users = tables.read_users(data_dir, model.tables)
-    module = ServingModule(model, scorer, users, k, model.max_request_rows)
+    module = serving_module(model, data_dir, k, new_items)
     version = next_version(export_base)
     final = paths.join(export_base, str(version))
     staging = paths.join(export_base, f".tmp-{version}")  # not an integer: servers ignore it

@@ -56,7 +56,12 @@ class TwoTowerModel(tfrs.Model):
         self.tables = tables  # plain data: the scorer and the export read the catalog from it
         vocabs = towers.vocabularies(tables.vocabularies, config)
         self.query_tower = towers.QueryTower(vocabs, config, tables.history_length, name="query_tower")
-        self.candidate_tower = towers.CandidateTower(vocabs, config, name="candidate_tower")
+        text = None
+        if "text" in config.sources and tables.text_vectors is not None:
+            text = towers.ItemText(
+                tables.text_ids, tables.text_vectors, config.embedding_dim, name="item_text"
+            )
+        self.candidate_tower = towers.CandidateTower(vocabs, config, text, name="candidate_tower")
         self.task = tfrs.tasks.Retrieval(
             temperature=config.temperature,
             remove_accidental_hits=True,

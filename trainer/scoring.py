@@ -80,10 +80,21 @@ class Scorer(tf.Module):
         )
 
 
-def for_model(model: tf.keras.Model, data_dir: str) -> tuple[list[str], Scorer]:
-    """The catalog's item ids and the scorer of a trained ``TwoTowerModel``."""
+def for_model(
+    model: tf.keras.Model, data_dir: str, extra: tuple[list[str], np.ndarray] | None = None
+) -> tuple[list[str], Scorer]:
+    """The catalog's item ids and the scorer of a trained ``TwoTowerModel``.
+
+    Args:
+      extra: items to append to the catalog (ids and candidate vectors): new items added at export.
+    """
     item_ids, candidates = model.tables.catalog_ids, model.tables.catalog
     vectors = catalog.embed(model.candidate_tower, candidates)
+    if extra is not None:
+        known = set(item_ids)
+        keep = [i for i, item in enumerate(extra[0]) if item not in known]
+        item_ids = item_ids + [extra[0][i] for i in keep]
+        vectors = np.concatenate([vectors, extra[1][keep]])
     weight = model.graph_score_weight
     graph = data.scoring_graph(data_dir) if weight > 0 else {}
     return item_ids, Scorer(item_ids, vectors, graph, model.temperature, weight)

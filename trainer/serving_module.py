@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from msrec import features as F
 from msrec import signatures as S
+from trainer.catalog import decode
 from trainer.scoring import Scorer
 from trainer.tables import Tables, UserRows
 
@@ -77,8 +78,17 @@ class UserTable(tf.Module):
 class ServingModule(tf.Module):
     """Towers, the catalog scorer (brute force over every item), the user table and TRAIN popularity."""
 
-    def __init__(self, model: tf.keras.Model, scorer: Scorer, users: UserRows, k: int, max_rows: int):
+    def __init__(
+        self,
+        model: tf.keras.Model,
+        scorer: Scorer,
+        users: UserRows,
+        k: int,
+        max_rows: int,
+        encoder: tf.Module | None = None,
+    ):
         super().__init__()
+        self.encoder = encoder  # the sentence encoder (msrec/text), when the model reads item text
         tables: Tables = model.tables
         self.query_features = F.select(tables.contract, F.QUERY)
         self.candidate_features = F.select(tables.contract, F.CANDIDATE)
@@ -86,8 +96,8 @@ class ServingModule(tf.Module):
         self.k, self.max_rows = min(k, scorer.size), int(max_rows)
         self.history_length = tables.history_length
         self.users = UserTable(users, self.query_features)
-        counts = tables.item_counts
-        shares = np.array([counts.get(i, 0) for i in tables.catalog_ids], np.float64)
+        counts = tables.item_counts  # items added at export (new items) have none
+        shares = np.array([counts.get(i, 0) for i in decode(scorer.item_ids.numpy())], np.float64)
         self.popularity = tf.constant((shares / max(shares.sum(), 1.0)).astype(np.float32))
         # A model that reads the history neither in its query tower nor in its scorer cannot
         # know a user from recent items alone.
@@ -164,6 +174,32 @@ class ServingModule(tf.Module):
         self.check_rows(query[F.USER_ID])
         return self.top_k(query)
 
+    def candidates_with_text(self, **inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Candidate vectors; a row with ``item_text`` is embedded from it, the others by their id."""
+        texts = inputs.pop(F.ITEM_TEXT)
+        self.check_rows(texts)
+        given = tf.not_equal(texts, "")
+        stored = self.candidate_tower.text.vector_of(inputs[F.ITEM_ID])
+        inputs[F.ITEM_TEXT_VECTOR] = tf.where(given[:, tf.newaxis], self.encoder.encode(texts), stored)
+        return {S.EMBEDDING: self.candidate_tower(inputs, training=False)}
+
+    def text_embedding(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
+        self.check_rows(text)
+        return {S.EMBEDDING: self.encoder.encode(text)}
+
+    def text_signatures(self, concrete: Any) -> dict[str, Any]:
+        """With an encoder in the export: raw text in (new items, any sentence), vectors out."""
+        if self.encoder is None:
+            return {}
+        specs = {
+            **F.tensor_specs(self.candidate_features),
+            F.ITEM_TEXT: tf.TensorSpec([None], tf.string, F.ITEM_TEXT),
+        }
+        return {
+            S.CANDIDATE_EMBEDDING: concrete(self.candidates_with_text, **specs),
+            S.TEXT_EMBEDDING: concrete(self.text_embedding, text=tf.TensorSpec([None], tf.string, S.TEXT)),
+        }
+
     def from_examples(self, examples: tf.Tensor) -> dict[str, tf.Tensor]:
         self.check_rows(examples)
         parsed = tf.io.parse_example(examples, F.parse_spec(self.query_features))
@@ -206,4 +242,5 @@ class ServingModule(tf.Module):
                 lambda examples: self.from_examples(examples),
                 examples=tf.TensorSpec([None], tf.string, S.EXAMPLES),
             ),
+            **self.text_signatures(concrete),
         }

@@ -27,6 +27,10 @@ class Tables:
       item_counts: TRAIN interactions per item id (items never seen in TRAIN: absent).
       catalog_ids: every catalog item id, in ranking order.
       catalog: the candidate features of ``catalog_ids``, column by column.
+      text_ids, text_vectors: the items whose text preprocessing embedded, and their frozen
+        sentence vectors ``[len(text_ids), dim]`` (``None`` without a text encoder).
+      text_encoder, text_fields: the ``data.text_encoder`` that made them and the item fields
+        its text joined (the export embeds new items' text the same way).
     """
 
     contract: tuple[F.Feature, ...]
@@ -34,6 +38,10 @@ class Tables:
     item_counts: dict[str, int]
     catalog_ids: list[str]
     catalog: dict[str, np.ndarray]
+    text_ids: list[str] = dataclasses.field(default_factory=list)
+    text_vectors: np.ndarray | None = None
+    text_encoder: str = ""
+    text_fields: tuple[str, ...] = F.TEXT_FIELDS
 
     @property
     def history_length(self) -> int:
@@ -83,10 +91,25 @@ def read(data_dir: str) -> Tables:
     contract = F.from_dict(meta["features"])
     sizes = meta["vocabulary_sizes"]
     ids, values = catalog.read(data_dir, contract)
+    text_ids, text_vectors = read_text(data_dir, meta)
     return Tables(
         contract=contract,
         vocabularies={n: paths.vocab_file(data_dir, n) for n in F.VOCABULARIES if sizes.get(n, 0) > 0},
         item_counts=data.item_popularity(data_dir),
         catalog_ids=ids,
         catalog=values,
+        text_ids=text_ids,
+        text_vectors=text_vectors,
+        text_encoder=meta.get("text_embedding", {}).get("encoder", ""),
+        text_fields=tuple(meta.get("data_config", {}).get("text_fields", F.TEXT_FIELDS)),
     )
+
+
+def read_text(data_dir: str, meta: dict) -> tuple[list[str], np.ndarray | None]:
+    """The ``item_text/`` records: item ids and their sentence vectors (none if not embedded)."""
+    dim = meta.get("text_embedding", {}).get("dim", 0)
+    if not dim:
+        return [], None
+    records = F.text_records(dim)
+    values = data.load_all(data_dir, paths.ITEM_TEXT, (records[0], records[2]))
+    return catalog.decode(values[F.ITEM_ID]), np.asarray(values[F.ITEM_TEXT_VECTOR], np.float32)

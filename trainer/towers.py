@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import numpy as np
 import tensorflow as tf
 
 from msrec import features as F
@@ -40,6 +41,32 @@ class Vocabulary(tf.keras.layers.Layer):
             drop = tf.logical_and(tf.random.uniform(tf.shape(ids)) < dropout, ids > OOV_INDEX)
             ids = tf.where(drop, tf.cast(OOV_INDEX, ids.dtype), ids)
         return self.embedding(ids), tf.not_equal(ids, 0)
+
+
+class ItemText(tf.keras.layers.Layer):
+    """An item's frozen sentence vector (``msrec/text``), looked up by id, through a trained projection.
+
+    The vectors stay as preprocessing computed them (not trained), so an item whose id the
+    model never learned still lands near items of similar text; a caller that has the vector
+    itself (a new item embedded at serving time) passes it instead of the id.
+    """
+
+    def __init__(self, item_ids: list[str], vectors: np.ndarray, dim: int, **kwargs):
+        super().__init__(**kwargs)
+        rows = np.arange(1, len(item_ids) + 1, dtype=np.int64)
+        self.rows = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(item_ids, tf.string), tf.constant(rows)), 0
+        )
+        padded = np.concatenate([np.zeros((1, vectors.shape[1]), np.float32), vectors.astype(np.float32)])
+        self.vectors = tf.Variable(padded, trainable=False, name="item_text_vectors")
+        self.projection = tf.keras.layers.Dense(dim, name="text_projection")
+
+    def vector_of(self, item_ids: tf.Tensor) -> tf.Tensor:
+        """The stored vector of each id; zeros for an item whose text was not embedded."""
+        return tf.gather(self.vectors, self.rows.lookup(item_ids))
+
+    def call(self, item_ids: tf.Tensor, vectors: tf.Tensor | None = None) -> tf.Tensor:
+        return self.projection(self.vector_of(item_ids) if vectors is None else vectors)
 
 
 def _mlp(hidden: tuple[int, ...], out_dim: int, name: str) -> tf.keras.Sequential:
@@ -113,9 +140,12 @@ class CandidateTower(tf.keras.Model):
         (F.ITEM_TITLE_TOKENS, F.TOKEN_VOCAB),
     )
 
-    def __init__(self, vocabs: dict[str, Vocabulary], config: ModelConfig, **kwargs):
+    def __init__(
+        self, vocabs: dict[str, Vocabulary], config: ModelConfig, text: ItemText | None = None, **kwargs
+    ):
         super().__init__(**kwargs)
         on = set(config.sources)
+        self.text = text if "text" in on else None
         self.id_dropout = config.id_dropout
         self.items = vocabs[F.ITEM_VOCAB]
         self.use_id = "id" in on
@@ -134,6 +164,8 @@ class CandidateTower(tf.keras.Model):
             neighbours, mask = self.items(inputs[F.ITEM_NEIGHBOR_IDS])
             own_part = own if self.use_id else tf.zeros_like(neighbours[:, 0])
             parts.append(self.graph(own_part, neighbours, mask, inputs[F.ITEM_NEIGHBOR_WEIGHTS]))
+        if self.text is not None:  # a given vector (a new item's text, embedded) wins over the stored one
+            parts.append(self.text(inputs[F.ITEM_ID], inputs.get(F.ITEM_TEXT_VECTOR)))
         if not parts:
-            raise ValueError("the candidate tower needs one of the sources id, content, item_graph")
+            raise ValueError("the candidate tower needs one of the sources id, content, item_graph, text")
         return tf.math.l2_normalize(self.mlp(tf.concat(parts, axis=-1)), axis=-1)

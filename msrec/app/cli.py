@@ -120,6 +120,11 @@ def parser() -> argparse.ArgumentParser:
         "much (relative) below the published version's (default 0.02); else exit 3",
     )
     x.add_argument("--no-blessing", action="store_true", help="publish without the validation comparison")
+    x.add_argument(
+        "--new-items",
+        help="JSONL of items the model has never seen (item_id, title, categories, tags, description): "
+        "added to this version's catalogue without retraining, embedded by the model's text encoder",
+    )
 
     s = sub.add_parser(
         "serve",

@@ -159,7 +159,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     tolerance = None if args.no_blessing else args.tolerance
     try:
         k = args.k or config.model.top_k
-        path = export.export(model, data_dir, args.export_base, k, card, tolerance, gate=gate.run)
+        path = export.export(
+            model, data_dir, args.export_base, k, card, tolerance, gate=gate.run, new_items=args.new_items
+        )
     except blessing.NotBlessed as err:
         print(json.dumps({"rejected": err.comparison}), file=sys.stderr)
         return 3

@@ -124,8 +124,9 @@ def choose_mix(
 
 
 def mean_std(runs: Sequence[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
-    mean = {k: statistics.fmean(r[k] for r in runs) for k in metrics.AVERAGED}
-    std = {k: statistics.pstdev(r[k] for r in runs) if len(runs) > 1 else 0.0 for k in metrics.AVERAGED}
+    keys = [k for k in (*metrics.AVERAGED, *metrics.BEYOND) if all(k in r for r in runs)]
+    mean = {k: statistics.fmean(r[k] for r in runs) for k in keys}
+    std = {k: statistics.pstdev(r[k] for r in runs) if len(runs) > 1 else 0.0 for k in keys}
     mean["num_users"] = runs[0]["num_users"]
     return mean, std
 

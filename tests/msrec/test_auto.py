@@ -35,9 +35,15 @@ def test_model_parts_whose_source_is_absent_are_off():
 
 
 def test_a_timed_dataset_with_every_source_gets_every_part():
-    metadata = {"vocabulary_sizes": FULL_SIZES, "data_profile": {"timed": True, "social": True}}
+    metadata = {
+        "vocabulary_sizes": FULL_SIZES,
+        "data_profile": {"timed": True, "social": True},
+        "text_embedding": {"items": 12, "dim": 384},
+    }
     model, _ = auto.resolve_model(config.ModelConfig(), metadata)
     assert model.sources == config.SOURCES
+    without_text, reasons = auto.resolve_model(config.ModelConfig(), {**metadata, "text_embedding": {}})
+    assert "text" not in without_text.sources and "text" in reasons["model.sources"]
 
 
 def test_explicit_sources_are_kept():

@@ -58,3 +58,17 @@ def test_summary_matches_hand_computation():
     assert out["NDCG@20"] == pytest.approx((1 + 1 / math.log2(4) + 1 / math.log2(16)) / 4)
     assert out["MRR"] == pytest.approx((1 + 1 / 3 + 1 / 15 + 1 / 40) / 4)
     assert out["num_users"] == 4
+
+
+def test_top_lists_skip_excluded_items_and_rank_best_first():
+    scores = np.array([[0.1, 0.9, 0.5, 0.7], [0.4, 0.3, 0.2, 0.1]])
+    assert metrics.top_lists(scores, [[1], []], k=2).tolist() == [[3, 2], [0, 1]]
+
+
+def test_coverage_and_novelty_by_hand():
+    lists = np.array([[0, 1], [0, 2]])
+    counts = np.array([6, 2, 0, 0])  # shares with add-one smoothing: 7/12, 3/12, 1/12, 1/12
+    out = metrics.beyond_accuracy(lists, counts, k=2)
+    assert out["Coverage@2"] == pytest.approx(3 / 4)
+    expected = (2 * -math.log2(7 / 12) - math.log2(3 / 12) - math.log2(1 / 12)) / 4
+    assert out["Novelty@2"] == pytest.approx(expected)
