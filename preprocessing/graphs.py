@@ -62,14 +62,26 @@ def head(item_counts: Iterable[tuple[str, int]], limit: int) -> list[str]:
     return [item for item, _ in vocab.ordered(item_counts)[:limit]]
 
 
+BYTES_PER_CELL = 12  # float32 Gram matrix, LAPACK's copy of it and the inverse: 3 x 4 bytes per cell
+
+
+def budget_items(memory_gib: float, max_items: int = 0) -> int:
+    """How many items the regression may cover within ``memory_gib`` (and ``max_items`` if set)."""
+    by_memory = int(math.isqrt(int(memory_gib * 2**30) // BYTES_PER_CELL))
+    return min(by_memory, max_items) if max_items > 0 else by_memory
+
+
 def regression(
     item_sets: Iterable[Sequence[int]], items: Sequence[str], l2: float, k: int
 ) -> Iterator[tuple[str, list[tuple[str, float]]]]:
     """EASE^R over ``items``: per item, the ``k`` items whose presence says most about it.
 
+    Single precision: the ridge keeps the Gram matrix well conditioned, and the weights only
+    rank sources and add evidence, so float32 halves memory and time at no cost to the ranking.
+
     Args:
       item_sets: per user, the positions in ``items`` of their distinct TRAIN items.
-      items: the covered items; memory is ``8 * len(items) ** 2`` bytes, twice over.
+      items: the covered items; peak memory is about ``BYTES_PER_CELL * len(items) ** 2`` bytes.
       l2: the ridge penalty; larger shrinks the weights of rarely co-occurring pairs.
       k: how many of each item's sources to keep, the largest weights in magnitude.
 
@@ -78,7 +90,7 @@ def regression(
     """
     n, started = len(items), time.perf_counter()
     log.info("scoring graph: EASE^R over %d items (l2 %g, %d sources kept per item)", n, l2, k)
-    gram = np.zeros((n, n))
+    gram = np.zeros((n, n), np.float32)
     for rows in item_sets:
         rows = np.asarray(rows, np.int64)
         gram[np.ix_(rows, rows)] += 1.0
@@ -107,6 +119,7 @@ class BuildScoringGraph(beam.PTransform):
     """
 
     def __init__(self, l2: float, k: int, max_items: int, item_counts):
+        """``max_items``: the covered-item cap, from ``budget_items`` (a memory budget)."""
         super().__init__()
         self._l2, self._k, self._max, self._counts = l2, k, max_items, item_counts
 

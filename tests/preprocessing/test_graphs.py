@@ -26,3 +26,11 @@ def test_regression_keeps_the_k_largest_sources_negative_ones_included():
 
 def test_head_is_the_most_frequent_items_ties_by_id():
     assert graphs.head([("x", 2), ("b", 5), ("a", 2), ("c", 1)], 3) == ["b", "a", "x"]
+
+
+def test_the_covered_items_follow_the_memory_budget_and_an_optional_fixed_cap():
+    # 12 bytes per cell: 4 GiB holds an 18,918-item square, 1 GiB a 9,459-item one.
+    assert graphs.budget_items(4.0) == 18918
+    assert graphs.budget_items(1.0) == 9459
+    assert graphs.budget_items(4.0, max_items=2000) == 2000
+    assert graphs.budget_items(0.001, max_items=2000) < 2000  # the budget wins when smaller
