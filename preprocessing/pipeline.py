@@ -133,7 +133,10 @@ def build(
         data.cooccurrence_window, lengths.neighbors, item_counts
     )
     scoring = timelines | "ScoringGraph" >> graphs.BuildScoringGraph(
-        data.regression_l2, data.regression_neighbors, data.regression_max_items, item_counts
+        data.regression_l2,
+        data.regression_neighbors,
+        graphs.budget_items(data.regression_memory_gib, data.regression_max_items),
+        item_counts,
     )
     (
         scoring
@@ -258,6 +261,10 @@ def run(
         "feature_spec_version": F.SPEC_VERSION,
         "features": F.to_dict(F.contract(data.lengths)),
         "data_config": msrec_config.to_dict(data),
+        "scoring_graph": {
+            "memory_gib": data.regression_memory_gib,
+            "max_covered_items": graphs.budget_items(data.regression_memory_gib, data.regression_max_items),
+        },
         # What the data is, for the trainer's auto settings (msrec/auto.py).
         "data_profile": {
             "timed": timed,
