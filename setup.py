@@ -28,6 +28,9 @@ setup(
         "optuna>=4",  # msrec tune: the search over settings on VALIDATION
         "safetensors>=0.4",  # reads the pretrained text encoder's weights (numpy API, no torch)
     ],
-    extras_require={"test": ["pytest>=8", "ruff>=0.6", "cryptography>=42", "import-linter>=2.1"]},
+    extras_require={
+        "test": ["pytest>=8", "ruff>=0.6", "cryptography>=42", "import-linter>=2.1"],
+        "bench": ["scikit-learn>=1.4", "scipy>=1.11"],  # bench/ baselines only, not the product
+    },
     entry_points={"console_scripts": ["msrec=msrec.app.cli:main"]},
 )

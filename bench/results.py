@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import pathlib
 import re
+import sys
 from typing import Any, Sequence
 
-KEYS = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR")
+sys.path[:0] = [str(pathlib.Path(__file__).resolve().parents[1])]
+
+from msrec import metrics  # noqa: E402
+
+KEYS = metrics.MAIN
 BEYOND = ("Precision@10", "Recall@10", "F1@10", "Coverage@10", "Novelty@10")
 
 

@@ -125,15 +125,17 @@ def to_json_line(user_id: str, prediction: Mapping[str, list]) -> str:
     return json.dumps(row, ensure_ascii=False, allow_nan=True)
 
 
-def to_example(user_id: str, prediction: Mapping[str, list]) -> bytes:
-    from tensorflow.core.example import example_pb2
+# A prediction row as a tf.Example, encoded by the contract's one encoder (features.encode_example).
+PREDICTION = (
+    F.Feature(F.USER_ID, F.STRING, F.SCALAR, "prediction"),
+    F.Feature(ITEM_IDS, F.STRING, F.SET, "prediction", 0),
+    F.Feature(SCORES, F.FLOAT, F.SET, "prediction", 0),
+)
 
-    example = example_pb2.Example()
-    fields = example.features.feature
-    fields[F.USER_ID].bytes_list.value.append(user_id.encode("utf-8"))
-    fields[ITEM_IDS].bytes_list.value.extend(i.encode("utf-8") for i in prediction[ITEM_IDS])
-    fields[SCORES].float_list.value.extend(prediction[SCORES])
-    return example.SerializeToString()
+
+def to_example(user_id: str, prediction: Mapping[str, list]) -> bytes:
+    values = {F.USER_ID: user_id, ITEM_IDS: list(prediction[ITEM_IDS]), SCORES: list(prediction[SCORES])}
+    return F.encode_example(values, PREDICTION).SerializeToString()
 
 
 def from_example(serialized: bytes) -> dict[str, Any]:

@@ -191,7 +191,7 @@ def benchmark(
         "segments": runs[0]["segments"],
         "train_seconds": [r["seconds"] for r in runs],
         "test_split_sha256": meta["test_split_sha256"],
-        "config": msrec_config.to_dict(config),
+        "config": msrec_config.to_dict(auto.resolve(config, meta)[0]),  # as the seeds trained
         "mix": mix_table,
         "tuning": tuning,  # VALIDATION metrics of each graph_score_weight; the best one is in config
     }
