@@ -55,7 +55,7 @@ def section(result: dict[str, Any], peers: dict[str, dict[str, float]]) -> str:
         f"## {d}",
         "",
         f"Test split fingerprint `{result['test_split_sha256']}`, "
-        f"{mean['num_users']} users evaluated, {len(result['seeds'])} seeds.",
+        f"{mean['num_users']} users evaluated, {len(result['seeds'])} seed(s).",
         "",
         "| system | " + " | ".join(KEYS) + " |",
         "|---" * (len(KEYS) + 1) + "|",
@@ -81,13 +81,15 @@ def section(result: dict[str, Any], peers: dict[str, dict[str, float]]) -> str:
         lines += [
             "",
             f"Served minus in-process: HR@10 {diff['HR@10']:+.4f}, NDCG@10 {diff['NDCG@10']:+.4f}; "
-            f"known items in the served top-{result['served']['list_length']} lists: "
+            f"known items in the served top-{result['served_seeds'][0]['list_length']} lists: "
             f"{result['known_items_returned']}. "
             "*Served MRR counts only targets inside the list (a lower bound).",
             "",
             "| msrec (mean) | Precision@10 | Recall@10 | F1@10 | Coverage@10 | Novelty@10 (bits) |",
             "|---|---|---|---|---|---|",
-            "| in-process | " + " | ".join(f"{mean.get(k, float('nan')):.4f}" for k in BEYOND) + " |",
+            "| in-process | "
+            + " | ".join(f"{mean[k]:.4f}" if k in mean else "not measured" for k in BEYOND)
+            + " |",
         ]
     if result.get("mix"):
         chosen = result["config"]["model"]["graph_score_weight"]
