@@ -1,0 +1,398 @@
+"""Classic peers under PROTOCOL.md on a preprocessed msrec data directory.
+
+Runs MostPopular, ItemKNN (cosine) and EASE^R (Steck 2019) on exactly the split that
+``msrec preprocess`` wrote: the TRAIN, VALIDATION and TEST records of ``--data`` (GZIP
+tf.Examples; only ``user_id``, ``item_id`` and ``seen_item_ids`` are read), and the catalog
+of its ``candidates`` records. As in ``/work/shared/benchmarks/peers.md``, each peer is tuned
+on VALIDATION (fit on TRAIN, rank each user's validation item, TRAIN items excluded), then
+refit on TRAIN + VALIDATION and scored once on TEST (TRAIN + VALIDATION items excluded).
+Ranks and metrics come from ``msrec.metrics`` (full catalog, ties count against the target).
+
+Interactions are implicit: a user-item matrix of ones (weights are not used; PROTOCOL.md
+merges duplicate pairs, so every record is one distinct pair).
+
+    python bench/peers.py --data /tmp/t/ml --output runs/peers-ml.json
+
+writes the JSON, and the markdown table next to it (``.md``), and prints the table. numpy only;
+BLAS threads default to 1 (``--threads``) so that the script stays polite on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _threads_from_argv(argv: list[str]) -> str:
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return "1"
+
+
+# BLAS reads these when numpy is first imported: set them before that.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, _threads_from_argv(sys.argv[1:]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import json  # noqa: E402
+import pathlib  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+from typing import Callable, Iterable, Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from msrec import features as F  # noqa: E402
+from msrec import metrics  # noqa: E402
+
+BATCH = 512  # users scored at a time: bounds the dense [users, catalog] score matrix
+DEFAULT_KNN = (10, 20, 50, 100, 200, 0)  # 0 = every neighbour
+DEFAULT_LAMBDAS = (10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0)
+
+
+# ---------------------------------------------------------------------------------------- data
+class Split:
+    """One split's examples as catalog indices: users, target items, excluded items."""
+
+    def __init__(self, users: list[str], targets: np.ndarray, seen: list[np.ndarray]):
+        self.users, self.targets, self.seen = users, targets, seen
+
+
+def _records(data_dir: str, name: str, wanted: Sequence[str]) -> dict[str, list]:
+    """Every ``name`` record's ``wanted`` features, parsed with the contract of metadata.json."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    with open(os.path.join(data_dir, "metadata.json")) as f:
+        contract = F.by_name(F.from_dict(json.load(f)["features"]))
+    features = [contract[w] for w in wanted]
+    files = sorted(tf.io.gfile.glob(os.path.join(data_dir, name, "part-*.tfrecord.gz")))
+    if not files:
+        raise SystemExit(f"peers: no {name} records under {data_dir}")
+    spec = F.parse_spec(features)
+    out: dict[str, list] = {w: [] for w in wanted}
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(8192)
+    for batch in ds.map(lambda b: tf.io.parse_example(b, spec)):
+        for f in features:
+            value = batch[f.name]
+            if isinstance(value, tf.RaggedTensor):
+                out[f.name].extend([[v.decode() for v in row] for row in value.to_list()])
+            else:
+                out[f.name].extend(v.decode() for v in value.numpy())
+    return out
+
+
+def load(data_dir: str):
+    """(catalog ids, index, user ids, train pairs, validation Split, test Split)."""
+    catalog = sorted(set(_records(data_dir, "candidates", [F.ITEM_ID])[F.ITEM_ID]))
+    index = {item: i for i, item in enumerate(catalog)}
+    train = _records(data_dir, "train", [F.USER_ID, F.ITEM_ID])
+    users = sorted(set(train[F.USER_ID]))
+    user_index = {u: i for i, u in enumerate(users)}
+    pairs = np.array(
+        [(user_index[u], index[i]) for u, i in zip(train[F.USER_ID], train[F.ITEM_ID], strict=True)],
+        dtype=np.int64,
+    ).reshape(-1, 2)
+    splits = []
+    for name in ("validation", "test"):
+        rec = _records(data_dir, name, [F.USER_ID, F.ITEM_ID, F.SEEN_ITEM_IDS])
+        splits.append(
+            Split(
+                rec[F.USER_ID],
+                np.array([index[i] for i in rec[F.ITEM_ID]], dtype=np.int64),
+                [np.array([index[i] for i in seen], dtype=np.int64) for seen in rec[F.SEEN_ITEM_IDS]],
+            )
+        )
+    validation, test = splits
+    for split in splits:  # every evaluated user has TRAIN rows (PROTOCOL.md: at least one)
+        missing = [u for u in split.users if u not in user_index]
+        if missing:
+            raise SystemExit(f"peers: {len(missing)} evaluated users have no TRAIN records")
+    return catalog, user_index, pairs, validation, test
+
+
+class Interactions:
+    """Implicit user-item pairs as per-user histories (CSR-like), never a dense user x item matrix."""
+
+    def __init__(self, num_users: int, num_items: int, pairs: np.ndarray):
+        pairs = np.unique(pairs, axis=0)  # one distinct (user, item) per row, sorted by user
+        self.num_users, self.num_items = num_users, num_items
+        self.users, self.items_of = pairs[:, 0], pairs[:, 1]
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(self.users, minlength=num_users))])
+        self.items = np.flatnonzero(np.bincount(self.items_of, minlength=num_items))  # with interactions
+
+    def history(self, user: int) -> np.ndarray:
+        return self.items_of[self.indptr[user] : self.indptr[user + 1]]
+
+    def popularity(self) -> np.ndarray:
+        return np.bincount(self.items_of, minlength=self.num_items).astype(np.float32)
+
+    def gram(self) -> np.ndarray:
+        """X^T X over ``self.items`` (float32), accumulated from each user's item pairs."""
+        position = np.full(self.num_items, -1, dtype=np.int64)
+        position[self.items] = np.arange(len(self.items))
+        n = len(self.items)
+        gram = np.zeros(n * n, dtype=np.float32)
+        chunk: list[np.ndarray] = []
+        size = 0
+        for user in range(self.num_users):
+            h = position[self.history(user)]
+            if len(h):
+                chunk.append((h[:, None] * n + h[None, :]).ravel())
+                size += len(h) ** 2
+            if size > 5_000_000 or (user == self.num_users - 1 and chunk):
+                flat = np.concatenate(chunk)
+                gram += np.bincount(flat, minlength=n * n).astype(np.float32)
+                chunk, size = [], 0
+        return gram.reshape(n, n)
+
+
+def with_split(pairs: np.ndarray, split: Split, user_index: dict[str, int]) -> np.ndarray:
+    """TRAIN pairs plus the split's (user, target) pairs: TRAIN + VALIDATION for the refit."""
+    extra = np.stack([np.array([user_index[u] for u in split.users]), split.targets], axis=1)
+    return np.concatenate([pairs, extra.astype(np.int64)])
+
+
+# ------------------------------------------------------------------------------------- models
+# A scorer maps a batch of users' histories to their [B, catalog] scores.
+Scorer = Callable[[list[np.ndarray]], np.ndarray]
+
+
+def most_popular(data: Interactions) -> Scorer:
+    popularity = data.popularity()
+    return lambda histories: np.broadcast_to(popularity, (len(histories), len(popularity)))
+
+
+def _item_item(data: Interactions, weights: np.ndarray) -> Scorer:
+    """score(u, j) = sum over the user's items i of weights[i, j] (over ``data.items``)."""
+    position = np.full(data.num_items, -1, dtype=np.int64)
+    position[data.items] = np.arange(len(data.items))
+
+    def score(histories: list[np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(histories), data.num_items), dtype=np.float32)
+        rows = [position[h] for h in histories]
+        if any((r < 0).any() for r in rows):
+            raise ValueError("a history item has no interaction in the fitted data")
+        lengths = np.array([len(r) for r in rows])
+        nonempty = np.flatnonzero(lengths)
+        if len(nonempty):
+            flat = np.concatenate([rows[i] for i in nonempty])
+            offsets = np.concatenate([[0], np.cumsum(lengths[nonempty])[:-1]])
+            out[np.ix_(nonempty, data.items)] = np.add.reduceat(weights[flat], offsets, axis=0)
+        return out
+
+    return score
+
+
+def item_knn(data: Interactions, k: int, gram: np.ndarray | None = None) -> Scorer:
+    """Cosine item-item similarity; each item keeps its ``k`` most similar items (0: all).
+
+    score(u, j) = sum of cos(i, j) over the user's items i that have j among their k
+    neighbours (item-based top-N, Deshpande & Karypis 2004; as ``implicit``'s
+    CosineRecommender scores, which reproduces peers.md's ItemKNN row on MovieLens 100K).
+    Only items with interactions take part; the others score 0.
+    """
+    if gram is None:
+        gram = data.gram()
+    norms = np.sqrt(np.diag(gram)).astype(np.float32)
+    sim = gram / norms[:, None] / norms[None, :]
+    np.fill_diagonal(sim, 0.0)
+    if k and k < len(data.items) - 1:
+        # row i (a history item) keeps its k largest entries (ties at the cut: argpartition's order)
+        cut = np.argpartition(-sim, k, axis=1)[:, k:]
+        np.put_along_axis(sim, cut, 0.0, axis=1)
+    return _item_item(data, sim)
+
+
+def ease(data: Interactions, lam: float, gram: np.ndarray | None = None) -> Scorer:
+    """EASE^R: B = I - P / diag(P), P = (X^T X + lambda I)^-1, diag(B) = 0.
+
+    Items without interactions have B's rows and columns 0 exactly, so the inverse is
+    taken over the items with interactions only; the others score 0.
+    """
+    if gram is None:
+        gram = data.gram()
+    g = gram.astype(np.float64)
+    g[np.diag_indices_from(g)] += lam
+    p = np.linalg.inv(g)
+    del g
+    b = (p / (-np.diag(p))).astype(np.float32)
+    del p
+    np.fill_diagonal(b, 0.0)
+    return _item_item(data, b)
+
+
+# --------------------------------------------------------------------------------- evaluation
+def evaluate(scorer: Scorer, data: Interactions, split: Split, user_index: dict[str, int]) -> dict:
+    """PROTOCOL.md's metrics of ``split``: full catalog, its seen items excluded."""
+    rows = [user_index[u] for u in split.users]
+    all_ranks = []
+    for start in range(0, len(rows), BATCH):
+        sl = slice(start, start + BATCH)
+        scores = scorer([data.history(u) for u in rows[sl]])
+        all_ranks.append(metrics.ranks(scores, split.targets[sl], split.seen[sl]))
+    return metrics.summarize(np.concatenate(all_ranks) if all_ranks else np.array([]))
+
+
+def tune(
+    name: str,
+    grid: Iterable,
+    build: Callable[[object], Scorer],
+    data: Interactions,
+    validation: Split,
+    user_index: dict[str, int],
+    log,
+) -> tuple[object, dict]:
+    """The grid value with the best VALIDATION NDCG@10 (first best on ties) and every score."""
+    scores = {}
+    best, best_value = None, -1.0
+    for value in grid:
+        t0 = time.perf_counter()
+        result = evaluate(build(value), data, validation, user_index)
+        scores[str(value)] = {k: result[k] for k in metrics.MAIN}
+        log(
+            f"  {name} {value}: validation NDCG@10 {result['NDCG@10']:.4f} HR@10 {result['HR@10']:.4f}"
+            f" ({time.perf_counter() - t0:.1f}s)"
+        )
+        if result["NDCG@10"] > best_value:
+            best, best_value = value, result["NDCG@10"]
+    return best, scores
+
+
+def run(data_dir: str, knn_grid: Sequence[int], lambdas: Sequence[float], log=print) -> dict:
+    t0 = time.perf_counter()
+    catalog, user_index, pairs, validation, test = load(data_dir)
+    num_users, num_items = len(user_index), len(catalog)
+    log(
+        f"data {data_dir}: {num_users} train users, {num_items} catalog items, {len(pairs)} train "
+        f"interactions, {len(validation.users)} validation / {len(test.users)} test users "
+        f"(read in {time.perf_counter() - t0:.1f}s)"
+    )
+    train_data = Interactions(num_users, num_items, pairs)
+    full_data = Interactions(num_users, num_items, with_split(pairs, validation, user_index))
+    log(
+        f"items with interactions: {len(train_data.items)} in TRAIN, {len(full_data.items)} in "
+        "TRAIN + VALIDATION"
+    )
+
+    gram_train = train_data.gram()
+    systems: dict[str, dict] = {}
+
+    def final(name: str, fit: Callable[[], Scorer], params: dict, tuning: dict | None = None) -> None:
+        t = time.perf_counter()
+        scorer = fit()
+        seconds = time.perf_counter() - t
+        result = evaluate(scorer, full_data, test, user_index)
+        result["fit_seconds"] = round(seconds, 2)
+        systems[name] = {"test": result, "params": params, "validation": tuning or {}}
+        log(
+            f"{name} {params}: TEST HR@10 {result['HR@10']:.4f} NDCG@10 {result['NDCG@10']:.4f} "
+            f"(fit {seconds:.1f}s)"
+        )
+
+    # MostPopular: popularity of TRAIN + VALIDATION (refit), and of TRAIN only.
+    final("MostPopular", lambda: most_popular(full_data), {"counts": "train+validation"})
+    final("MostPopular (train only)", lambda: most_popular(train_data), {"counts": "train"})
+
+    log("tuning ItemKNN on VALIDATION")
+    k, knn_scores = tune(
+        "k",
+        knn_grid,
+        lambda k: item_knn(train_data, int(k), gram_train),
+        train_data,
+        validation,
+        user_index,
+        log,
+    )
+    final("ItemKNN", lambda: item_knn(full_data, int(k)), {"k": int(k)}, knn_scores)
+
+    log("tuning EASE^R on VALIDATION")
+    lam, ease_scores = tune(
+        "lambda",
+        lambdas,
+        lambda lam: ease(train_data, float(lam), gram_train),
+        train_data,
+        validation,
+        user_index,
+        log,
+    )
+    gram_train = None  # free it before the refit (the tuning closures are done with it)
+    final("EASE^R", lambda: ease(full_data, float(lam)), {"lambda": float(lam)}, ease_scores)
+
+    with open(os.path.join(data_dir, "metadata.json")) as f:
+        meta = json.load(f)
+    return {
+        "data": os.path.abspath(data_dir),
+        "dataset": meta.get("dataset") or meta.get("name"),
+        "fingerprint": meta.get("test_split_sha256"),
+        "users_evaluated": len(test.users),
+        "catalog": num_items,
+        "train_interactions": int(len(pairs)),
+        "train_users": num_users,
+        "protocol": "PROTOCOL.md: temporal leave-last-out, full catalog, ties against the target; "
+        "tuned on VALIDATION (NDCG@10), refit on TRAIN + VALIDATION, scored on TEST",
+        "systems": systems,
+        "versions": {"python": platform.python_version(), "numpy": np.__version__},
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def table(result: dict) -> str:
+    lines = [
+        f"users evaluated: {result['users_evaluated']}, catalog: {result['catalog']} items, "
+        f"train interactions: {result['train_interactions']}",
+        "",
+        "| system | HR@10 | NDCG@10 | HR@20 | NDCG@20 | MRR | fit seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, system in result["systems"].items():
+        m = system["test"]
+        params = ", ".join(f"{k}={v}" for k, v in system["params"].items() if k != "counts")
+        label = f"{name} ({params})" if params else name
+        cells = " | ".join(f"{m[k]:.4f}" for k in metrics.MAIN)
+        lines.append(f"| {label} | {cells} | {m['fit_seconds']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="a finished `msrec preprocess` output directory")
+    p.add_argument("--output", required=True, help="JSON result; the markdown table goes next to it (.md)")
+    p.add_argument(
+        "--knn",
+        default=",".join(map(str, DEFAULT_KNN)),
+        help="ItemKNN neighbourhood sizes to try on VALIDATION (0 = all)",
+    )
+    p.add_argument(
+        "--lambdas",
+        default=",".join(f"{v:g}" for v in DEFAULT_LAMBDAS),
+        help="EASE^R lambdas to try on VALIDATION",
+    )
+    p.add_argument("--threads", default="1", help="BLAS threads (default 1)")
+    args = p.parse_args(argv)
+    if not os.path.exists(os.path.join(args.data, "_SUCCESS")):
+        raise SystemExit(f"peers: {args.data} is not a finished preprocessing output (no _SUCCESS)")
+    result = run(
+        args.data,
+        [int(v) for v in args.knn.split(",") if v.strip()],
+        [float(v) for v in args.lambdas.split(",") if v.strip()],
+        log=lambda s: print(s, flush=True),
+    )
+    result["command"] = "python bench/peers.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    out = pathlib.Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    md = table(result)
+    out.with_suffix(".md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
