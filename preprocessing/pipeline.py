@@ -6,6 +6,7 @@
                                 -> TRAIN item sets -> BuildScoringGraph -> scoring_graph/
                                 -> latest state  -> EncodeExamples -> users/
                                 -> catalog       -> EncodeExamples -> candidates/
+                                -> catalog + items -> EmbedItemText -> item_text/ (unless text_encoder=none)
                                 -> TRAIN counts  -> WriteVocabulary -> vocab/, item_counts.txt
     then, on the driver: metadata.json and the _SUCCESS marker.
 
@@ -29,7 +30,7 @@ from msrec import auto, paths
 from msrec import config as msrec_config
 from msrec import features as F
 from msrec.source_config import DatasetSpec, resolve
-from preprocessing import content, encode, graphs, sequences, split, stats, vocab
+from preprocessing import content, encode, graphs, sequences, split, stats, text, vocab
 from preprocessing.errors import BadSourceError, check_report  # noqa: F401 (re-exported)
 from preprocessing.sources import DEAD, NAMESPACE, VALID, ReadSource, check_source, check_sources
 
@@ -179,6 +180,12 @@ def build(
         paths.CANDIDATES,
         shards,
     )
+    text_encoder = text.resolve(data)
+    if text_encoder is not None:
+        embedded = {"catalog": catalog, "items": items} | "EmbedItemText" >> text.EmbedItemText(
+            text_encoder, data.text_fields
+        )
+        _write_records(embedded, output_dir, paths.ITEM_TEXT, shards)
     tests = timelines | "Evaluated" >> beam.Filter(lambda t: t.test is not None)
     counts += [
         _count(catalog, "catalog_items"),
@@ -275,6 +282,9 @@ def run(
         "seconds": round(time.time() - started, 1),
         **stats,
     }
+    text_encoder = text.resolve(data)
+    if text_encoder is not None:
+        metadata["text_embedding"] = text.report(result, text_encoder)
     _write_json(paths.join(output_dir, paths.METADATA), metadata)
     _write_statistics(output_dir, metadata)
     files = {kind: resolve(input_dir, spec) for kind, spec in dataset.sources.items()}

@@ -11,9 +11,9 @@ from __future__ import annotations
 import bisect
 import json
 import math
-import re
 from typing import Any, NamedTuple, Sequence
 
+from msrec import features as F
 from msrec import source_config as sources
 from msrec.source_config import SourceSpec
 
@@ -27,10 +27,14 @@ class Interaction(NamedTuple):
 
 
 class Item(NamedTuple):
+    """An item's content. ``title_tokens`` are ``features.words(title)``, the export's own rule."""
+
     item: str
     categories: tuple[str, ...]
     tags: tuple[str, ...]
     title_tokens: tuple[str, ...]
+    title: str = ""  # raw, as the file gives it: part of the text that is embedded
+    description: str = ""
 
 
 class User(NamedTuple):
@@ -70,13 +74,6 @@ class BadRecord(ValueError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
-
-
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-
-
-def tokenize(text: str) -> tuple[str, ...]:
-    return tuple(_TOKEN.findall(text.lower()))
 
 
 def split_columns(line: str, spec: SourceSpec) -> list[str]:
@@ -164,9 +161,12 @@ def _item(row: Any, spec: SourceSpec) -> Item:
         if flag == "1":
             categories += (name,)
     tags = _values(_optional(row, spec, "tags"), spec)
-    title = _optional(row, spec, "title")
-    title = "" if title is ABSENT or title is None else str(title)
-    return Item(_id(row, spec, "item_id"), categories, tags, tokenize(title))
+    title, description = (_text(_optional(row, spec, name)) for name in ("title", "description"))
+    return Item(_id(row, spec, "item_id"), categories, tags, F.words(title), title, description)
+
+
+def _text(raw: Any) -> str:
+    return "" if raw is ABSENT or raw is None else str(raw)
 
 
 def bucket(raw: str, boundaries: Sequence[float], name: str) -> str:

@@ -3,7 +3,8 @@
 ``synthetic/world.py`` simulates the hidden process; this module turns
 its world into ``interactions.csv``, ``items.jsonl``, ``users.csv`` and
 ``social.csv`` (formats in ``synthetic.world.FILES``' docstring), vectorised so that
-ten million interactions take seconds, not minutes.
+ten million interactions take seconds, not minutes. Item titles and descriptions are
+written from ``synthetic/topics.py``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from synthetic import topics
 from synthetic.world import (
     AGE_GROUPS,
     CHUNK_ROWS,
     GENDERS,
     SEEN_BUFFER,
-    VOCABULARY,
     SyntheticSpec,
     World,
     draw_activity,
@@ -77,13 +78,6 @@ def write_interactions(path, world, spec, rng, progress) -> int:
     return done
 
 
-def _title_vocabulary(size: int = VOCABULARY) -> list[str]:
-    """A fixed vocabulary of made-up words (independent of the seed)."""
-    syllables = [o + v for o in "bdfgklmnprstvz" for v in "aeiou"]
-    words = [a + b + c for a in syllables for b in syllables for c in ("", "n", "r", "s")]
-    return [words[i] for i in np.random.default_rng(2025).choice(len(words), size, replace=False)]
-
-
 def _item_tags(cluster: np.ndarray, spec: SyntheticSpec, rng) -> np.ndarray:
     """Six distinct tags per item, mostly from its cluster's pool (tags j with j % k == cluster)."""
     t, noise = spec.num_tags, spec.content_noise
@@ -94,30 +88,25 @@ def _item_tags(cluster: np.ndarray, spec: SyntheticSpec, rng) -> np.ndarray:
     return np.argsort(-(logits + rng.gumbel(size=logits.shape)), axis=1)[:, :6]
 
 
-def _item_words(cluster: np.ndarray, niche: np.ndarray, spec: SyntheticSpec, rng) -> np.ndarray:
-    """Five title words per item: 70% from its niche's pool, 20% from its cluster's, 10% any."""
-    n, s, groups = len(cluster), spec.num_niches, spec.num_categories * spec.num_niches
-    roll = rng.random((n, 5))
-    group = cluster[:, None] * s + np.where(roll < 0.7, niche[:, None], rng.integers(s, size=(n, 5)))
-    pooled = group + groups * rng.integers(max(1, VOCABULARY // groups), size=(n, 5))  # g, g + G, ...
-    return np.where(roll < 0.9, pooled % VOCABULARY, rng.integers(VOCABULARY, size=(n, 5)))
-
-
 def _item_records(world: World, spec: SyntheticSpec, items: np.ndarray, rng) -> Iterator[dict]:
-    """The items.jsonl records of ``items``: 1-2 categories, 2-6 tags, a 2-5 word title."""
+    """The items.jsonl records of ``items``: 1-2 categories, 2-6 tags, a title and a description."""
     n, cluster, niche = len(items), world.catalog.cluster[items], world.catalog.niche[items]
     first = np.where(rng.random(n) < spec.content_noise, rng.integers(spec.num_categories, size=n), cluster)
     second = np.where(rng.random(n) < 0.3, rng.integers(spec.num_categories, size=n), first)  # cross-listing
-    tags, words = _item_tags(cluster, spec, rng), _item_words(cluster, niche, spec, rng)
-    num_tags, num_words = rng.integers(2, 7, size=n), rng.integers(2, 6, size=n)
-    item_id, category_id = _ids("i", spec.num_items), _ids("c", spec.num_categories)
-    tag_id, vocabulary = _ids("t", spec.num_tags), _title_vocabulary()
+    tags, num_tags = _item_tags(cluster, spec, rng), rng.integers(2, 7, size=n)
+    texts = topics.describe(cluster, niche, rng)
+    item_id, category_id, tag_id = (
+        _ids("i", spec.num_items),
+        _ids("c", spec.num_categories),
+        _ids("t", spec.num_tags),
+    )
     for j, i in enumerate(items):
         yield {
             "item_id": item_id(i),
             "categories": [category_id(c) for c in dict.fromkeys((first[j], second[j]))],
             "tags": [tag_id(t) for t in tags[j, : num_tags[j]]],
-            "title": " ".join(vocabulary[w] for w in words[j, : num_words[j]]),
+            "title": texts[j][0],
+            "description": texts[j][1],
         }
 
 

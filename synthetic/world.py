@@ -15,8 +15,10 @@ The hidden process plants a learnable signal in every source:
 * Popularity is Zipf-like: the r-th item of every group has weight ``r ** -zipf_exponent``,
   so each taste has its own head and the catalogue as a whole is heavy-tailed.
 * Content. An item's first category is its cluster (``content_noise`` of them are random),
-  its tags come mostly from its cluster's tag pool and its title words mostly from its
-  niche's word pool, so content predicts who likes an item.
+  its tags come mostly from its cluster's tag pool, and its title and one-sentence description
+  speak its cluster's theme and mostly its niche's sub-theme (``synthetic/topics.py``: "The
+  Crooked Alibi", "A hard-boiled noir about a rookie cop who ..."), so content predicts who
+  likes an item.
 * Profiles. Country, age group and gender shift the logits of the primary and secondary
   cluster, so attributes predict tastes.
 * Social. ``friendless_fraction`` of users (at least one) have no friends; the others
@@ -55,7 +57,6 @@ _GENDER_P = (0.48, 0.48, 0.04)
 _FAVOURITES = 4  # favourite items per user: what friends copy
 SEEN_BUFFER = 1 << 25  # booleans in a chunk's (user, item) "already consumed" matrix
 CHUNK_ROWS = 200_000  # about this many interactions per chunk (and per progress call)
-VOCABULARY = 320  # made-up title words
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +67,7 @@ class SyntheticSpec:
       num_interactions: rows of ``interactions.csv`` (exactly); their mean per user is
         ``num_interactions / num_users``, and no user exceeds ``max_per_user``.
       num_categories: taste clusters; category ``c03`` is cluster 3.
-      num_niches: sub-tastes per cluster, carried by the title words.
+      num_niches: sub-tastes per cluster, carried by the title and description words.
       p_successor: chance that the next item is a successor of the previous one.
       p_friend: chance that it is a random friend's favourite (users with friends only).
       p_favourite: chance that it is one of the user's own favourites; otherwise, and when

@@ -1,8 +1,10 @@
 """``msrec demo``: every stage once, on the generated dataset, with nothing from outside.
 
-generate -> preprocess (Beam) -> train (TFRS) -> evaluate (PROTOCOL.md, beside
-MostPopular) -> export (SavedModel) -> serve (TF Serving protocol, gRPC) ->
-recommend (official TF Serving stub) for three users.
+generate -> preprocess (Beam, item texts embedded by a pretrained sentence encoder) ->
+train (TFRS) -> evaluate (PROTOCOL.md, beside MostPopular) -> export (SavedModel, plus
+one new item nobody has met, written about one user's favourite topic) -> serve (TF
+Serving protocol, gRPC) -> recommend (official TF Serving stub) for three users, and
+the new item to the user whose topic it is.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import json
 import os
 import shutil
 import time
+from typing import Any
 
 from msrec import config as msrec_config
 from msrec import features as F
 from msrec import signatures as S
 from msrec import source_config as sources
 from msrec.app import progress
+
+NEW_ITEMS = "new_items.jsonl"  # in the workdir: the items export adds without retraining
 
 
 def _stage(number: int, title: str) -> float:
@@ -69,8 +74,20 @@ def run(workdir: str, epochs: int | None = None, users_shown: int = 3) -> int:
     print(f"   HR@10 is {lift:.1f}x MostPopular's")
     _done(t)
 
-    t = _stage(5, "export a versioned SavedModel for TF Serving")
-    path = export.export(model, data_dir, export_base, config.model.top_k, gate=gate.run)
+    t = _stage(5, "export a versioned SavedModel for TF Serving, plus one new item nobody has met")
+    tastes = synthetic.favourite_topics(spec)  # the hidden world's: no model has seen them
+    fan = max(tastes, key=lambda user: (tastes[user].weight, user))  # the most devoted to one topic
+    item = _write_new_item(spec, tastes[fan], os.path.join(workdir, NEW_ITEMS))
+    print(f"   new item {item['item_id']}, about {fan}'s favourite topic ({tastes[fan].name}):")
+    print(f"   {item['title']!r} {item['categories'] + item['tags']}: {item['description']}")
+    path = export.export(
+        model,
+        data_dir,
+        export_base,
+        config.model.top_k,
+        gate=gate.run,
+        new_items=os.path.join(workdir, NEW_ITEMS),
+    )
     print(f"   {path}")
     _done(t)
 
@@ -79,10 +96,11 @@ def run(workdir: str, epochs: int | None = None, users_shown: int = 3) -> int:
     server.start()
     try:
         with GrpcClient(f"127.0.0.1:{server.port}", "msrec") as client:
-            for user in _sample_users(raw, users_shown):
+            for user in _sample_users(raw, users_shown) + [fan]:
                 out = client.predict({F.USER_ID: [user]}, signature_name=S.RECOMMEND_USER)
                 top = [i.decode() for i in out[S.ITEM_IDS][0][:10]]
                 print(f"   msrec recommend --user_id {user}: {' '.join(top)}")
+            _show_new_item(client, tastes, fan, item["item_id"])
     finally:
         server.stop(grace=1.0)
     _done(t)
@@ -95,3 +113,40 @@ def _sample_users(raw_dir: str, n: int) -> list[str]:
     with open(os.path.join(raw_dir, "users.csv"), encoding="utf-8") as f:
         next(f)
         return [line.split(",", 1)[0] for _, line in zip(range(n), f, strict=False)]
+
+
+def _write_new_item(spec: Any, topic: Any, path: str) -> dict[str, Any]:
+    """A new item wholly of ``topic`` (a ``synthetic.Topic``), written to ``path`` as JSONL."""
+    import synthetic
+
+    item = synthetic.new_item(spec, topic, "new-0001")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(item) + "\n")
+    return item
+
+
+def _show_new_item(client: Any, tastes: dict[str, Any], fan: str, item_id: str) -> None:
+    """Where ``recommend_user`` puts the new item for the fan, and for whom it returns it at all."""
+    users, returned = sorted(tastes), {}
+    for start in range(0, len(users), 250):
+        chunk = users[start : start + 250]
+        out = client.predict({F.USER_ID: chunk}, signature_name=S.RECOMMEND_USER)
+        for user, row in zip(chunk, out[S.ITEM_IDS], strict=True):
+            row = [i.decode() for i in row if i]
+            if item_id in row:
+                returned[user] = (row.index(item_id) + 1, len(row))
+    topic = tastes[fan]
+    where = (
+        "number {} of the {} items recommend_user returns".format(*returned[fan])
+        if fan in returned
+        else "not returned"
+    )
+    print(f"   {fan} likes {topic.name}: {item_id} is {where}")
+    alike = [u for u in users if tastes[u].cluster == topic.cluster]
+    hits = sum(u in returned for u in alike)
+    others = len(returned) - hits
+    genre = topic.name.split(" / ")[0]
+    print(
+        f"   {item_id} is returned to {hits} of the {len(alike)} users whose favourite topic is {genre}, "
+        f"and to {others} of the other {len(users) - len(alike)}"
+    )

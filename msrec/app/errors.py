@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, TextIO
 
 from msrec.app import progress
 from msrec.source_config import ConfigError
+from msrec.text.checkpoint import CheckpointNotFoundError
 from preprocessing import errors as source_errors
 from preprocessing.lines import MAX_LINE_BYTES
 
@@ -94,7 +95,12 @@ def _advice(report: Mapping[str, Any]) -> str:
     return f"{DOCS} (Bad rows) explains each reason."
 
 
+def _checkpoint(err: BaseException) -> str:
+    return f"{err} Or set data.text_encoder=none to preprocess without item text vectors."
+
+
 MESSAGES: tuple[tuple[type[BaseException], Callable[..., str]], ...] = (
+    (CheckpointNotFoundError, _checkpoint),
     (ConfigError, _config),
     (source_errors.MissingSourceError, _missing),
     (source_errors.EmptySourceError, _empty),

@@ -2,6 +2,7 @@
 
 import pytest
 
+from msrec import features as F
 from msrec import source_config as sources
 from preprocessing import records
 from preprocessing.records import BadRecord
@@ -52,10 +53,13 @@ def test_self_edge_is_rejected():
 def test_jsonl_item_content_and_bad_json():
     item = parse(
         "items",
-        '{"item_id": "i1", "categories": ["c1"], "tags": "t1|t2", "title": "Amber River"}',
+        '{"item_id": "i1", "categories": ["c1"], "tags": "t1|t2", "title": "Amber River",'
+        ' "description": "A slow river."}',
         header=None,
     )
-    assert item == records.Item("i1", ("c1",), ("t1", "t2"), ("amber", "river"))
+    assert item == records.Item(
+        "i1", ("c1",), ("t1", "t2"), ("amber", "river"), "Amber River", "A slow river."
+    )
     with pytest.raises(BadRecord, match="bad_json"):
         parse("items", '{"item_id": ', header=None)
 
@@ -67,6 +71,14 @@ def test_movielens_genre_flags_become_categories():
     item = records.parse_row("items", ML.source("items"), line, None)
     assert item.categories == ("Action", "Drama")
     assert item.title_tokens == ("twelve", "monkeys", "1995")
+    assert (item.title, item.description) == ("Twelve Monkeys (1995)", "")  # the preset maps no description
+
+
+def test_title_tokens_are_the_exports_words_and_the_title_is_kept_raw():
+    line = '{"item_id": "i1", "title": "  Amélie: Le Fabuleux Destin! ", "description": null}'
+    item = parse("items", line, header=None)
+    assert item.title_tokens == F.words(item.title) == ("amélie", "le", "fabuleux", "destin")
+    assert (item.title, item.description) == ("  Amélie: Le Fabuleux Destin! ", "")
 
 
 def test_user_attributes_are_name_value_pairs():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import synthetic
-from synthetic import FILES, SyntheticSpec
+from synthetic import FILES, SyntheticSpec, topics
 from synthetic import files as synthetic_files
 
 TINY = SyntheticSpec(num_users=60, num_items=48, num_interactions=900, num_categories=4, num_tags=12, seed=7)
@@ -143,16 +143,37 @@ def test_interaction_rows_have_the_documented_format(default):
     assert 0.5 <= default.weight.min() and default.weight.max() <= 5.0
 
 
-def test_items_have_categories_tags_and_a_title(default):
+def test_items_have_categories_tags_a_title_and_a_description(default):
     assert [it["item_id"] for it in default.items] == [f"i{j:03d}" for j in range(600)]
-    assert all(list(it) == ["item_id", "categories", "tags", "title"] for it in default.items)
+    assert all(list(it) == ["item_id", "categories", "tags", "title", "description"] for it in default.items)
     assert {len(it["categories"]) for it in default.items} == {1, 2}
     assert {len(set(it["tags"])) for it in default.items} == {2, 3, 4, 5, 6}
-    assert {len(it["title"].split()) for it in default.items} == {2, 3, 4, 5}
+    assert {len(it["title"].split()) for it in default.items} == {2, 3}
     assert all(re.fullmatch(r"c\d\d", c) for it in default.items for c in it["categories"])
     assert all(re.fullmatch(r"t\d\d", t) for it in default.items for t in it["tags"])
-    words = {w for it in default.items for w in it["title"].split()}
-    assert 100 < len(words) <= 320
+    assert all(re.fullmatch(r"An? [^.]+ about [^.]+ who [^.]+\.", it["description"]) for it in default.items)
+    assert len({it["title"] for it in default.items}) > 400  # few repeats among 600
+    assert default.items[2] == {
+        "item_id": "i002",
+        "categories": ["c00"],
+        "tags": ["t24", "t31", "t00", "t48", "t55"],
+        "title": "Dark Witness",
+        "description": "A hard-boiled noir about a disgraced detective who reopens a murder case nobody "
+        "wants solved through the neon alleys of downtown.",
+    }
+
+
+def test_every_theme_has_full_pools_and_no_title_word_is_shared_between_themes():
+    seen = {}
+    for t, theme in enumerate(topics.THEMES):
+        assert len(theme.adjectives) == topics.POOL and len(theme.niches) == topics.NICHES
+        assert len(theme.tones) == len(theme.settings) == topics.PHRASES
+        for niche in theme.niches:
+            assert len(niche.nouns) == topics.POOL
+            assert len(niche.heroes) == len(niche.plots) == topics.PHRASES
+        for word in theme.adjectives + tuple(w for niche in theme.niches for w in niche.nouns):
+            assert seen.setdefault(word, t) == t, word
+    assert topics.topic_name(12, 5) == topics.topic_name(0, 1) == "noir / femme fatale"
 
 
 def test_users_have_an_age_group_a_gender_and_a_country(default):
@@ -255,18 +276,35 @@ def test_items_categories_match_what_their_consumers_mostly_consume(default):
     assert hits > 0.25 and hits > 2 * chance  # chance: about 0.13
 
 
+def _content_words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z']+", text.lower())) - {"a", "an", "the", "and", "of", "about", "who"}
+
+
 def test_item_content_is_coherent_within_a_category(default):
     first = np.array([it["categories"][0] for it in default.items])
     tags = [set(it["tags"]) for it in default.items]
-    words = [set(it["title"].split()) for it in default.items]
+    titles = [_content_words(it["title"]) for it in default.items]
+    descriptions = [_content_words(it["description"]) for it in default.items]
     rng = np.random.default_rng(0)
     pairs = [(a, b) for a, b in rng.integers(600, size=(4000, 2)) if a != b]
     alike = [(a, b) for a, b in pairs if first[a] == first[b]]
     unlike = [(a, b) for a, b in pairs if first[a] != first[b]]
-    for sets, factor in ((tags, 3.0), (words, 1.5)):
+    for sets, factor in ((tags, 3.0), (titles, 3.0), (descriptions, 3.0)):
         inside = np.mean([_jaccard(sets[a], sets[b]) for a, b in alike])
         outside = np.mean([_jaccard(sets[a], sets[b]) for a, b in unlike])
         assert inside > factor * outside
+
+
+def test_text_tells_the_niche_within_a_category(default, tmp_path):
+    # Items of one cluster and one niche share more title and story words than items of one cluster.
+    world = synthetic.world.build_world(default.spec, synthetic._streams(default.spec)[0])
+    cluster, niche = world.catalog.cluster, world.catalog.niche
+    words = [_content_words(it["title"] + " " + it["description"]) for it in default.items]
+    rng = np.random.default_rng(0)
+    pairs = [(a, b) for a, b in rng.integers(600, size=(20000, 2)) if a != b and cluster[a] == cluster[b]]
+    same = np.mean([_jaccard(words[a], words[b]) for a, b in pairs if niche[a] == niche[b]])
+    other = np.mean([_jaccard(words[a], words[b]) for a, b in pairs if niche[a] != niche[b]])
+    assert same > 1.5 * other
 
 
 def test_country_predicts_the_dominant_category(default):

