@@ -4,29 +4,29 @@ For each catalog size it builds a retrieval SavedModel shaped like msrec's ``ser
 [B] and ``history_item_ids`` [B,50] strings -> vocabulary lookup, mean of item embeddings plus a user
 embedding -> matmul against the [N,64] candidate matrix -> ``top_k`` 100 -> ``item_ids`` [B,100] and
 ``scores`` [B,100]), starts ``python -m serving.server`` on a free loopback port and loads the same
-SavedModel in this process. Each cell drives gRPC Predict and the in-process signature from
-``concurrency`` threads, alternating the two in ``--rounds`` slices of ``--seconds / --rounds``, so that
-another load on the machine hits both alike; ``/proc/loadavg`` is read around every cell.
+SavedModel in this process. With ``--before-root``, a second server runs from that checkout (a copy of
+the code before a change). Each cell drives gRPC Predict on the server(s) and the in-process signature
+from ``concurrency`` threads, alternating them in ``--rounds`` slices, so that other load on the machine
+hits all alike; ``/proc/loadavg`` is read around every cell.
 
-With ``--memory-catalogs``, it also sends one request of ``--memory-rows`` rows (the server's
-``--max_request_rows`` default) to a fresh server per catalog and reads the server's resident memory
-before, at its peak (``VmHWM`` after resetting it) and after. ``--server-root`` runs the server from another
-checkout (e.g. a copy taken before a change) and ``--json`` keeps the numbers, so a later run can show them
-as "before" with ``--baseline``. It prints the tables, writes a latency plot, and replaces the
-"## Serving" section of ``<output-dir>/benchmarks.md``.
+With ``--memory-catalogs``, it also sends ``--memory-repeats`` requests of ``--memory-rows`` rows (the
+server's ``--max_request_rows`` default) to a fresh server per catalog (and per checkout) and reads the
+server's resident memory before, at its peak (``VmHWM`` after resetting it) and after. It prints the
+tables, writes a latency plot, and replaces the "## Serving" section of ``<output-dir>/benchmarks.md``.
 
     python bench/serve.py --catalogs 2000,100000,1000000 --concurrency 1,8,32 --seconds 20 \\
-        --memory-catalogs 100000,1000000 --output-dir docs
+        --memory-catalogs 100000,1000000 --before-root /tmp/msrec-before --output-dir docs
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
-import datetime
 import json
 import os
 import pathlib
+import re
 import shlex
 import socket
 import subprocess
@@ -66,45 +66,53 @@ class BenchConfig:
     rounds: int
     memory_catalogs: tuple[int, ...]
     memory_rows: int
+    memory_repeats: int
     output_dir: str
     server_args: tuple[str, ...]
-    server_root: str
+    before_root: str
     json_path: str
-    baseline: str
     command: str
 
 
 @dataclasses.dataclass
-class Result:
-    """One cell: served and in-process latencies (ms) of one catalog at one concurrency."""
+class Latency:
+    """One contender in one cell: requests, errors, p50 and p99 (ms), requests per second."""
 
-    catalog: int
-    concurrency: int
     requests: int
     errors: int
     p50_ms: float
     p99_ms: float
     throughput: float
-    local_p50_ms: float
-    local_p99_ms: float
-    local_throughput: float
+
+
+@dataclasses.dataclass
+class Result:
+    """One cell: a catalog at a concurrency; ``before`` is the ``--before-root`` server, if any."""
+
+    catalog: int
+    concurrency: int
+    served: Latency
+    local: Latency
+    before: Latency | None
     load: str  # /proc/loadavg (1, 5, 15 min) before and after the cell
 
-    @property
-    def goal_ms(self) -> float:
-        """The issue's bound on the served p99: 1.3 x in-process p99 + 1 ms."""
-        return 1.3 * self.local_p99_ms + 1.0
+    def __str__(self) -> str:
+        named = (("served", self.served), ("before", self.before), ("in-process", self.local))
+        text = [f"{name} p50 {x.p50_ms:.2f} p99 {x.p99_ms:.2f} ms" for name, x in named if x]
+        return f"{self.concurrency} clients: {', '.join(text)}, load {self.load}"
 
 
 @dataclasses.dataclass
 class Memory:
-    """Server resident memory (MiB) around one large request."""
+    """Server resident memory (MiB) around large requests."""
 
     catalog: int
+    server: str  # "after" (this checkout) or "before" (--before-root)
     rows: int
     idle_mb: float
     peak_mb: float
-    after_mb: float
+    after_first_mb: float
+    after_last_mb: float
 
 
 class Retrieval(tf.Module):
@@ -185,109 +193,111 @@ def measure(call, payloads: list, concurrency: int, seconds: float) -> tuple[lis
     return [x for per_thread in latencies for x in per_thread], sum(errors)
 
 
-def start_server(base: str, config: BenchConfig, log_path: str) -> tuple[subprocess.Popen, int]:
+@contextlib.contextmanager
+def served(base: str, root: str, config: BenchConfig, log_path: str):
+    """Runs ``python -m serving.server`` from the checkout ``root`` on a free port until the block ends.
+
+    Yields:
+        (call: serialized PredictRequest -> serialized response, server pid).
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     command = [sys.executable, "-m", "serving.server", f"--port={port}", f"--model_name={MODEL_NAME}",
                f"--model_base_path={base}", "--file_system_poll_wait_seconds=0",
                *config.server_args]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": config.server_root}
     with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            command, cwd=config.server_root, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + 600
-    with GrpcClient(f"127.0.0.1:{port}", MODEL_NAME) as client:
-        while process.poll() is None and time.monotonic() < deadline:
-            try:
-                client.wait_until_ready(timeout=5)
-                return process, port
-            except TimeoutError:
-                pass
-    process.kill()
-    raise RuntimeError(f"server did not start:\n{pathlib.Path(log_path).read_text()[-2000:]}")
+        env = {**os.environ, "PYTHONPATH": root}
+        process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=log)
+    try:
+        with GrpcClient(f"127.0.0.1:{port}", MODEL_NAME) as client:
+            client.wait_until_ready(timeout=600)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            raw = channel.unary_unary(PREDICT, request_serializer=None, response_deserializer=None)
+            yield (lambda payload: raw(payload, timeout=600)), process.pid
+    except TimeoutError as error:
+        raise RuntimeError(f"server did not start:\n{pathlib.Path(log_path).read_text()[-2000:]}") from error
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 def bench_catalog(catalog: int, config: BenchConfig, workdir: str) -> list[Result]:
     base = os.path.join(workdir, f"catalog_{catalog}")
-    started = time.perf_counter()
-    item_ids = build_model(base, catalog)
-    print(f"catalog {catalog}: model built in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    inputs = make_inputs(item_ids, 256)
+    inputs = make_inputs(build_model(base, catalog), 256)
     signature = tf.saved_model.load(os.path.join(base, MODEL_NAME, "1")).signatures["serving_default"]
     feeds = [{k: tf.constant(v) for k, v in query.items()} for query in inputs]
     local = lambda feed: signature(**feed)["item_ids"].numpy()  # noqa: E731 - includes the copy out
-    process, port = start_server(os.path.join(base, MODEL_NAME), config, base + "/server.log")
-    results = []
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            raw = channel.unary_unary(PREDICT, request_serializer=None, response_deserializer=None)
-            served = lambda p: raw(p, timeout=60)  # noqa: E731
-            payloads = [_request(query).SerializeToString() for query in inputs]
-            check = predict_pb2.PredictResponse.FromString(served(payloads[0]))
+    payloads = [_request(query).SerializeToString() for query in inputs]
+    roots = (
+        {"served": str(REPO), "before": config.before_root} if config.before_root else {"served": str(REPO)}
+    )
+    with contextlib.ExitStack() as stack:
+        contenders = {"local": (local, feeds)}
+        for name, root in roots.items():
+            call, _ = stack.enter_context(
+                served(os.path.join(base, MODEL_NAME), root, config, f"{base}/{name}.log")
+            )
+            check = predict_pb2.PredictResponse.FromString(call(payloads[0]))
             assert [d.size for d in check.outputs["item_ids"].tensor_shape.dim] == [1, TOP_K]
-            warm = min(2.0, config.seconds)
-            measure(served, payloads, 1, warm), measure(local, feeds, 1, warm)
-            for concurrency in config.concurrency:
-                results.append(_cell(catalog, concurrency, (served, payloads), (local, feeds), config))
-                print(f"  c={concurrency}: {_summary(results[-1])}", file=sys.stderr)
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+            contenders[name] = (call, payloads)
+        for call, items in contenders.values():  # warm-up
+            measure(call, items, 1, min(2.0, config.seconds))
+        results = []
+        for concurrency in config.concurrency:
+            results.append(_cell(catalog, concurrency, contenders, config))
+            print(f"catalog {catalog}: {results[-1]}", file=sys.stderr)
     return results
 
 
-def _cell(catalog: int, concurrency: int, served, local, config: BenchConfig) -> Result:
-    """Served and in-process in alternating slices of one cell."""
-    load = _loadavg()
-    times: dict[str, list[float]] = {"served": [], "local": []}
-    errors = 0
+def _cell(catalog: int, concurrency: int, contenders: dict, config: BenchConfig) -> Result:
+    """Every contender's latencies at one concurrency, measured in alternating slices."""
+    load, times, errors = _loadavg(), {name: [] for name in contenders}, dict.fromkeys(contenders, 0)
     for _ in range(config.rounds):
-        for name, (call, payloads) in (("served", served), ("local", local)):
-            latencies, failed = measure(call, payloads, concurrency, config.seconds / config.rounds)
+        for name, (call, items) in contenders.items():
+            latencies, failed = measure(call, items, concurrency, config.seconds / config.rounds)
             times[name] += latencies
-            errors += failed if name == "served" else 0
-    s, lo = _percentiles(times["served"]), _percentiles(times["local"])
-    rate = lambda xs: len(xs) / config.seconds  # noqa: E731
-    return Result(catalog, concurrency, len(times["served"]), errors, *s, rate(times["served"]), *lo,
-                  rate(times["local"]), f"{load} -> {_loadavg()}")  # fmt: skip
+            errors[name] += failed
+    stats = {
+        name: Latency(len(t), errors[name], *_percentiles(t), len(t) / config.seconds)
+        for name, t in times.items()
+    }
+    return Result(catalog, concurrency, stats["served"], stats["local"], stats.get("before"),
+                  f"{load} -> {_loadavg()}")  # fmt: skip
 
 
-def measure_memory(catalog: int, config: BenchConfig, workdir: str) -> Memory:
-    """Server RSS before, at the peak of, and 2 s after one request of ``memory_rows`` rows."""
+def _percentiles(latencies: list[float]) -> tuple[float, float]:
+    """p50 and p99 in ms."""
+    ms = np.array(latencies or [np.nan]) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+def measure_memory(catalog: int, server: str, root: str, config: BenchConfig, workdir: str) -> Memory:
+    """Server RSS before, at the peak of, and 2 s after each of ``memory_repeats`` requests of
+    ``memory_rows`` rows."""
     base = os.path.join(workdir, f"catalog_{catalog}")
-    item_ids = build_model(base, catalog)
-    queries = make_inputs(item_ids, config.memory_rows, seed=2)
+    queries = make_inputs(build_model(base, catalog), config.memory_rows, seed=2)
     big = _request({k: np.concatenate([q[k] for q in queries]) for k in queries[0]}).SerializeToString()
-    small = [_request(q).SerializeToString() for q in queries[:20]]
-    process, port = start_server(os.path.join(base, MODEL_NAME), config, base + "/memory.log")
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            raw = channel.unary_unary(PREDICT, request_serializer=None, response_deserializer=None)
-            for payload in small:  # the first requests trace and allocate once
-                raw(payload, timeout=60)
-            time.sleep(2)
-            idle = _status_mb(process.pid, "VmRSS")
-            pathlib.Path(f"/proc/{process.pid}/clear_refs").write_text("5")  # resets VmHWM to VmRSS
-            response = predict_pb2.PredictResponse.FromString(raw(big, timeout=600))
+    with served(os.path.join(base, MODEL_NAME), root, config, f"{base}/memory-{server}.log") as (call, pid):
+        for query in queries[:20]:  # the first requests trace and allocate once
+            call(_request(query).SerializeToString())
+        time.sleep(2)
+        idle, after = _status_mb(pid, "VmRSS"), []
+        pathlib.Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets the peak (VmHWM) to VmRSS
+        for _ in range(config.memory_repeats):
+            response = predict_pb2.PredictResponse.FromString(call(big))
             assert response.outputs["scores"].tensor_shape.dim[0].size == config.memory_rows
-            peak = _status_mb(process.pid, "VmHWM")
             time.sleep(2)
-            after = _status_mb(process.pid, "VmRSS")
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-    memory = Memory(catalog, config.memory_rows, idle, peak, after)
-    print(f"memory {catalog}: {memory}", file=sys.stderr)
+            after.append(_status_mb(pid, "VmRSS"))
+        peak = _status_mb(pid, "VmHWM")
+    memory = Memory(catalog, server, config.memory_rows, idle, peak, after[0], after[-1])
+    print(f"memory: {memory}", file=sys.stderr)
     return memory
 
 
 def _status_mb(pid: int, field: str) -> float:
-    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise KeyError(field)
+    found = re.search(rf"^{field}:\s*(\d+) kB", pathlib.Path(f"/proc/{pid}/status").read_text(), re.M)
+    return int(found[1]) / 1024
 
 
 def _loadavg() -> str:
@@ -302,63 +312,35 @@ def _request(query: dict) -> predict_pb2.PredictRequest:
     return request
 
 
-def _percentiles(latencies: list[float]) -> tuple[float, float]:
-    ms = np.array(latencies or [np.nan]) * 1000
-    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
-
-
-def _summary(r: Result) -> str:
-    return (f"served p50 {r.p50_ms:.2f} p99 {r.p99_ms:.2f} ms ({r.requests}, {r.errors} errors); in-process "
-            f"p50 {r.local_p50_ms:.2f} p99 {r.local_p99_ms:.2f} ms; load {r.load}")  # fmt: skip
-
-
 def latency_table(results: list[Result]) -> list[str]:
-    lines = [
-        "| catalog | concurrency | requests | errors | p50 ms | p99 ms | req/s | in-process p50 ms "
-        "| in-process p99 ms | in-process req/s | overhead p50 ms | p99 goal ms | loadavg before -> after |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
+    before = any(r.before for r in results)
+    pair = lambda x: f"{x.p50_ms:.2f} / {x.p99_ms:.2f}"  # noqa: E731
+    head = (
+        "| catalog | clients | in-process p50 / p99 ms | served p50 / p99 ms | overhead p50 ms | p99 goal ms "
+    )
+    head += "| before: served p50 / p99 ms | before: overhead p50 ms " if before else ""
+    head += "| req/s in-process / served" + (" / before" if before else "") + " | loadavg before -> after |"
+    lines = [head, "|---:" * (9 if before else 7) + "|---|"]
     for r in results:
-        goal = f"{r.goal_ms:.2f} {'met' if r.p99_ms <= r.goal_ms else 'missed'}" if r.concurrency == 1 else ""
-        lines.append(
-            f"| {r.catalog:,} | {r.concurrency} | {r.requests} | {r.errors} | {r.p50_ms:.2f} "
-            f"| {r.p99_ms:.2f} | {r.throughput:.0f} | {r.local_p50_ms:.2f} | {r.local_p99_ms:.2f} "
-            f"| {r.local_throughput:.0f} | {r.p50_ms - r.local_p50_ms:.2f} | {goal} | {r.load} |"
-        )
+        goal = 1.3 * r.local.p99_ms + 1.0  # the issue's bound for one client
+        met = f"{goal:.2f} {'met' if r.served.p99_ms <= goal else 'missed'}" if r.concurrency == 1 else ""
+        line = f"| {r.catalog:,} | {r.concurrency} | {pair(r.local)} | {pair(r.served)} "
+        line += f"| {r.served.p50_ms - r.local.p50_ms:.2f} | {met} "
+        if before:
+            line += f"| {pair(r.before)} | {r.before.p50_ms - r.local.p50_ms:.2f} "
+        rates = [r.local, r.served] + ([r.before] if before else [])
+        lines.append(line + f"| {' / '.join(f'{x.throughput:.0f}' for x in rates)} | {r.load} |")
     return lines
 
 
-def comparison_table(results: list[Result], baseline: list[Result]) -> list[str]:
-    """Per-request overhead (served - in-process, ms) before and after, cell by cell."""
-    before = {(r.catalog, r.concurrency): r for r in baseline}
-    lines = [
-        "| catalog | concurrency | overhead p50 before | after | p99 before | after | in-process p99 before "
-        "| after | p99 / in-process p99 before | after |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        b = before.get((r.catalog, r.concurrency))
-        if b is not None:
-            lines.append(
-                f"| {r.catalog:,} | {r.concurrency} | {b.p50_ms - b.local_p50_ms:.2f} "
-                f"| {r.p50_ms - r.local_p50_ms:.2f} | {b.p99_ms:.2f} | {r.p99_ms:.2f} "
-                f"| {b.local_p99_ms:.2f} | {r.local_p99_ms:.2f} | {b.p99_ms / b.local_p99_ms:.2f} "
-                f"| {r.p99_ms / r.local_p99_ms:.2f} |"
-            )
-    return lines
-
-
-def memory_table(memory: list[Memory], baseline: list[Memory]) -> list[str]:
-    before = {m.catalog: m for m in baseline}
-    lines = [
-        "| catalog | rows | run | idle RSS MiB | peak RSS MiB | RSS 2 s after MiB | after / idle |",
-        "|---:|---:|---|---:|---:|---:|---:|",
-    ]
-    for m in memory:
-        for run, x in (("before", before.get(m.catalog)), ("after", m)):
-            if x is not None:
-                lines.append(f"| {x.catalog:,} | {x.rows} | {run} | {x.idle_mb:.0f} | {x.peak_mb:.0f} "
-                             f"| {x.after_mb:.0f} | {x.after_mb / x.idle_mb:.2f} |")  # fmt: skip
+def memory_table(memory: list[Memory]) -> list[str]:
+    lines = ["| catalog | rows | server | idle RSS MiB | peak RSS MiB | RSS after 1st MiB "
+             "| RSS after last MiB | after last / idle |",
+             "|---:|---:|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for m in sorted(memory, key=lambda m: (m.catalog, m.server != "before")):
+        lines.append(f"| {m.catalog:,} | {m.rows} | {m.server} | {m.idle_mb:.0f} | {m.peak_mb:.0f} "
+                     f"| {m.after_first_mb:.0f} | {m.after_last_mb:.0f} "
+                     f"| {m.after_last_mb / m.idle_mb:.2f} |")  # fmt: skip
     return lines
 
 
@@ -369,13 +351,14 @@ def plot(results: list[Result], path: str) -> None:
     import matplotlib.pyplot as plt
 
     figure, (latency, throughput) = plt.subplots(1, 2, figsize=(11, 4))
-    series = [(latency, "p50_ms", "o-", "p50"), (latency, "p99_ms", "^:", "p99"),
-              (latency, "local_p50_ms", "x--", "in-process p50"), (throughput, "throughput", "o-", "server"),
-              (throughput, "local_throughput", "x--", "in-process")]  # fmt: skip
+    series = [(latency, "served", "p50_ms", "o-", "p50"), (latency, "served", "p99_ms", "^:", "p99"),
+              (latency, "local", "p50_ms", "x--", "in-process p50"),
+              (throughput, "served", "throughput", "o-", "server"),
+              (throughput, "local", "throughput", "x--", "in-process")]  # fmt: skip
     for n, catalog in enumerate(sorted({r.catalog for r in results})):
         rows = [r for r in results if r.catalog == catalog]
-        for axis, field, style, label in series:
-            values = [getattr(r, field) for r in rows]
+        for axis, who, field, style, label in series:
+            values = [getattr(getattr(r, who), field) for r in rows]
             axis.plot(
                 [r.concurrency for r in rows], values, style, color=f"C{n}", label=f"{catalog:,} {label}"
             )
@@ -391,74 +374,56 @@ def plot(results: list[Result], path: str) -> None:
     figure.savefig(path, dpi=120)
 
 
+INTRO = """`msrec serve` (the local TF Serving stand-in, `serving/server/`) answering gRPC Predict on a
+retrieval model shaped like msrec's `serving_default` (`user_id` [B], `history_item_ids` [B,50] ->
+top-100 over the whole catalog by brute-force matmul), one user per request, against calling the same
+SavedModel's signature in-process from as many threads. "before" is the same server run from a copy of
+the code before the per-request overhead was cut (`--before-root`). Each cell runs `--seconds` per
+contender after a warm-up, alternating the contenders in `--rounds` slices so that other load on the
+machine falls on all alike; the last column is `/proc/loadavg` before and after the cell (the
+benchmark's own client threads count in it). The load generator (Python gRPC client threads) runs on
+the same cores as the servers, so with many clients they compete for the CPU. "overhead" is served p50
+- in-process p50; "p99 goal" is the bound for one client, 1.3 x in-process p99 + 1 ms."""
+
+MEMORY = """### Memory of requests at the row cap
+
+`--memory-repeats` requests of `--memory-rows` users each (the server's `--max_request_rows` default,
+1024) to a fresh server per catalog and checkout, after 20 one-user requests: the server's `VmRSS` 2 s
+after those ("idle"), its `VmHWM` over the large requests (reset before the first through
+`/proc/<pid>/clear_refs`), and its `VmRSS` 2 s after the first and after the last. The [rows, catalog]
+float32 score matrix dominates a whole run's peak (4 GiB at 1,000,000 items); the server now runs such
+requests in slices of `--max_execution_rows` (16) rows."""
+
+
 def write_report(results: list[Result], memory: list[Memory], config: BenchConfig) -> str:
+    """Replaces the "## Serving" section of ``<output_dir>/benchmarks.md``; returns its path."""
     os.makedirs(config.output_dir, exist_ok=True)
+    versions = f"TensorFlow {tf.__version__}, grpcio {grpc.__version__}"
+    parts = [INTRO, f"```\n{config.command}\n```", common.machine(versions),
+             f"Server flags beyond the defaults: `{' '.join(config.server_args) or 'none'}`."]  # fmt: skip
     if results:
         plot(results, os.path.join(config.output_dir, "serving_latency.png"))
-    base_results, base_memory = _load(config.baseline) if config.baseline else ([], [])
-    flags = " ".join(config.server_args) or "none"
-    body = f"""`msrec serve` (the local TF Serving stand-in, `serving/server/`) answering gRPC Predict on a
-retrieval model shaped like msrec's `serving_default` (`user_id` [B], `history_item_ids` [B,50] ->
-top-100 over the whole catalog by brute-force matmul), one user per request, against calling the
-same SavedModel's signature in-process from as many threads. Run on {datetime.date.today()}:
-
-```
-{config.command}
-```
-
-{common.machine(f"TensorFlow {tf.__version__}, grpcio {grpc.__version__}")}
-
-Each cell runs {config.seconds:g} s served and {config.seconds:g} s in-process after a warm-up, alternating
-the two in {config.rounds} slices so that other load on the machine falls on both alike; the last column is
-`/proc/loadavg` before and after the cell. The load generator (Python gRPC client threads) runs on the
-same cores as the server, so at high concurrency both compete for the CPU. "overhead" is served p50 -
-in-process p50; "p99 goal" is the issue's bound for one client, 1.3 x in-process p99 + 1 ms. Server
-flags beyond the defaults: `{flags}`.
-
-""" + "\n".join(latency_table(results))
-    if base_results:
-        body += "\n\nBefore and after cutting the per-request overhead (before: the same command, with the "
-        body += "server run from a copy of the code before the change via `--server-root`):\n\n"
-        body += "\n".join(comparison_table(results, base_results))
-    if results:
-        body += "\n\n![serving latency](serving_latency.png)"
+        parts += ["\n".join(latency_table(results)), "![serving latency](serving_latency.png)"]
     if memory:
-        body += f"\n\n### Memory of one request at the row cap\n\n{MEMORY_TEXT}\n\n"
-        body += "\n".join(memory_table(memory, base_memory))
+        parts += [MEMORY, "\n".join(memory_table(memory))]
     path = os.path.join(config.output_dir, "benchmarks.md")
-    common.write_section(path, "Serving", body)
+    common.write_section(path, "Serving", "\n\n".join(parts))
     return path
-
-
-MEMORY_TEXT = """One request of `--memory-rows` users (the server's `--max_request_rows` default, 1024) to a
-fresh server per catalog, after 20 one-user requests: the server's `VmRSS` 2 s after those ("idle"), its
-`VmHWM` during the request (reset just before it through `/proc/<pid>/clear_refs`), and its `VmRSS` 2 s
-after the answer. The [rows, catalog] float32 score matrix dominates the peak (4 GiB at 1,000,000 items)."""
-
-
-def _save(path: str, results: list[Result], memory: list[Memory], config: BenchConfig) -> None:
-    data = {"command": config.command, "date": str(datetime.date.today()),
-            "results": [dataclasses.asdict(r) for r in results],
-            "memory": [dataclasses.asdict(m) for m in memory]}  # fmt: skip
-    pathlib.Path(path).write_text(json.dumps(data, indent=1) + "\n")
-
-
-def _load(path: str) -> tuple[list[Result], list[Memory]]:
-    data = json.loads(pathlib.Path(path).read_text())
-    return [Result(**r) for r in data["results"]], [Memory(**m) for m in data["memory"]]
 
 
 def run(config: BenchConfig) -> tuple[list[Result], list[Memory]]:
     results, memory = [], []
+    roots = {"after": str(REPO), **({"before": config.before_root} if config.before_root else {})}
     with tempfile.TemporaryDirectory(prefix="msrec-bench-") as workdir:
         for catalog in config.catalogs:
             results += bench_catalog(catalog, config, workdir)
         for catalog in config.memory_catalogs:
-            memory.append(measure_memory(catalog, config, workdir))
-    print("\n".join(latency_table(results)))
-    print("\n".join(memory_table(memory, [])))
+            memory += [measure_memory(catalog, name, root, config, workdir) for name, root in roots.items()]
+    print("\n".join(latency_table(results) + [""] + memory_table(memory)))
     if config.json_path:
-        _save(config.json_path, results, memory, config)
+        data = {"command": config.command, "results": [dataclasses.asdict(r) for r in results],
+                "memory": [dataclasses.asdict(m) for m in memory]}  # fmt: skip
+        pathlib.Path(config.json_path).write_text(json.dumps(data, indent=1) + "\n")
     print(f"wrote {write_report(results, memory, config)}", file=sys.stderr)
     return results, memory
 
@@ -469,21 +434,21 @@ def parse_args(argv: list[str]) -> BenchConfig:
     add = parser.add_argument
     add("--catalogs", type=ints, default=(2000, 100_000, 1_000_000))
     add("--concurrency", type=ints, default=(1, 8, 32))
-    add("--seconds", type=float, default=20.0, help="per measured cell, served and in-process each")
-    add("--rounds", type=int, default=4, help="alternating served/in-process slices per cell")
-    add("--memory-catalogs", type=ints, default=(), help="catalogs for the one-large-request memory test")
-    add("--memory-rows", type=int, default=1024, help="rows of that request")
+    add("--seconds", type=float, default=20.0, help="per cell and contender")
+    add("--rounds", type=int, default=4, help="alternating slices per cell")
+    add("--memory-catalogs", type=ints, default=(), help="catalogs for the large-request memory test")
+    add("--memory-rows", type=int, default=1024, help="rows of each large request")
+    add("--memory-repeats", type=int, default=3, help="large requests per catalog")
     add("--output-dir", default=str(REPO / "docs"))
     add("--server-args", default="", help="extra server flags: --server-args=--enable_batching")
-    add("--server-root", default=str(REPO), help="checkout to run the server from (a 'before' copy)")
+    add("--before-root", default="", help="also measure the server of this checkout, as 'before'")
     add("--json", default="", help="also write the numbers here")
-    add("--baseline", default="", help="--json of an earlier run, shown as 'before'")
     args = parser.parse_args(argv)
     command = "python bench/serve.py " + " ".join(shlex.quote(a) for a in argv)
+    before = os.path.abspath(args.before_root) if args.before_root else ""
     return BenchConfig(args.catalogs, args.concurrency, args.seconds, max(1, args.rounds),
-                       args.memory_catalogs, args.memory_rows, args.output_dir,
-                       tuple(shlex.split(args.server_args)), os.path.abspath(args.server_root), args.json,
-                       args.baseline, command.strip())  # fmt: skip
+                       args.memory_catalogs, args.memory_rows, max(1, args.memory_repeats), args.output_dir,
+                       tuple(shlex.split(args.server_args)), before, args.json, command.strip())  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,7 +73,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._drain(length if not chunked else self.max_request_bytes)
             return
         try:
-            body = self._read_chunks() if chunked else self.rfile.read(length) if length else b""
+            if chunked:
+                body = self._read_chunks()
+            else:
+                body = self.rfile.read(length) if length else b""
             if body is not None:
                 status, payload = self.api.handle(method, self.path, body)
                 self._send_json(status, payload)

@@ -27,6 +27,7 @@ from concurrent import futures
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
+from serving.server import memory
 from serving.server import warmup_replay as warmup
 from serving.server.batching import BatchScheduler
 from serving.server.config_protos import ConfigError, read_text
@@ -90,6 +91,7 @@ class ModelServer:
         )
         self._grpc_workers = grpc_workers
         self._scheduler: BatchScheduler | None = None
+        self._trimmer: memory.MemoryTrimmer | None = None
         self._grpc: grpc.Server | None = None
         self._http = None
         self._stopped = threading.Event()
@@ -119,7 +121,8 @@ class ModelServer:
                 self.manager.watch(self.options.model_config_file, self.options.model_config_poll_seconds)
             if self.options.batching is not None:
                 self._scheduler = BatchScheduler(self.options.batching, self.metrics)
-            executor = Executor(self.metrics, self._scheduler)
+            self._trimmer = memory.MemoryTrimmer(memory.glibc_malloc_trim())
+            executor = Executor(self.metrics, self._scheduler, self._trimmer, self.options.max_execution_rows)
             self._start_grpc(executor)
             if self.rest_api_port:
                 self._start_rest(executor)
@@ -142,6 +145,8 @@ class ModelServer:
             done.wait()
         if self._scheduler is not None:
             self._scheduler.stop()
+        if self._trimmer is not None:
+            self._trimmer.stop()
         self.manager.stop()
         self._stopped.set()
 

@@ -165,8 +165,8 @@ class ModelManager:
                 raise ServingError(
                     grpc.StatusCode.PERMISSION_DENIED,
                     f"base_path {clip(entry.base_path)} of model {clip(entry.name)} is outside the "
-                    f"directories this server loads from by request ({', '.join(sorted(self.reload_roots))}"
-                    "); name it in --model_config_file or --allowed_reload_base_paths",
+                    "directories this server loads models from by request: those its --model_config_file "
+                    "names and those of --allowed_reload_base_paths",
                 )
 
     def _check_labels(self, entry) -> None:

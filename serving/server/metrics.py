@@ -6,10 +6,15 @@ every character outside ``[a-zA-Z0-9_]`` turned into ``:`` (``util/prometheus_ex
 names, labels, units (microseconds) and buckets below are TF Serving's (``servables/tensorflow/util.cc``,
 ``batching/batching_session.cc``), so dashboards built on the stand-in keep working in production.
 Metrics are always recorded; only the endpoint is optional.
+
+The exposition is written here rather than by ``prometheus_client``: its text format always exports a
+counter as ``<name>_total`` (in ``# TYPE`` too, checked with 0.26), so TF Serving's
+``:tensorflow:serving:request_count`` could not keep its name.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 
@@ -66,8 +71,9 @@ class Counter(_Metric):
         return [f"{self.name}{self._label_text(values)} {cell}"]
 
 
-class Histogram(_Metric):
-    """TF monitoring's ``Sampler``, exported as a Prometheus histogram (cumulative buckets)."""
+class Sampler(_Metric):
+    """TF monitoring's ``Sampler`` (a distribution over fixed buckets), exported as a Prometheus
+    histogram with cumulative buckets. Named after TF's class, not ``prometheus_client.Histogram``."""
 
     kind = "histogram"
 
@@ -76,9 +82,9 @@ class Histogram(_Metric):
         self.bounds = bounds
 
     def observe(self, value: float, *values: str) -> None:
+        index = bisect.bisect_right(self.bounds, value)  # the first bound above value; len: +Inf
         with self._lock:
             counts, total = self._cells.get(values, ([0] * (len(self.bounds) + 1), 0.0))
-            index = next((i for i, bound in enumerate(self.bounds) if value < bound), len(self.bounds))
             counts[index] += 1
             self._cells[values] = (counts, total + value)
 
@@ -107,19 +113,19 @@ class ServingMetrics:
         self.request_count = Counter(
             "/tensorflow/serving/request_count", "The total number of requests.", ("model_name", "status")
         )
-        self.request_latency = Histogram(
+        self.request_latency = Sampler(
             "/tensorflow/serving/request_latency",
             "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
             ("model_name", "API", "entrypoint"),
             latency_buckets,
         )
-        self.runtime_latency = Histogram(
+        self.runtime_latency = Sampler(
             "/tensorflow/serving/runtime_latency",
             "Distribution of wall time (in microseconds) for Tensorflow runtime.",
             ("model_name", "API", "runtime"),
             latency_buckets,
         )
-        self.warmup_latency = Histogram(
+        self.warmup_latency = Sampler(
             "/tensorflow/serving/model_warmup_latency",
             "Distribution of wall time (in microseconds) for warming up the model.",
             ("model_path", "status"),
@@ -130,13 +136,13 @@ class ServingMetrics:
             "Total count of run calls on the wrapped session",
             (),
         )
-        self.queuing_latency = Histogram(
+        self.queuing_latency = Sampler(
             "/tensorflow/serving/batching_session/queuing_latency",
             "Distribution of wall time spent (in microseconds) in queuing",
             ("thread_pool_name",),
             exponential_buckets(100, 1.2, 52),
         )
-        self.batch_size = Histogram(
+        self.batch_size = Sampler(
             "/tensorflow/serving/batching/processed_batch_size",
             "Tracks the batch size distribution on processing.",
             ("model_name",),

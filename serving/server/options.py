@@ -20,6 +20,7 @@ from serving.server.metrics import DEFAULT_PATH
 
 DEFAULT_MAX_REQUEST_BYTES = 32 * 2**20
 DEFAULT_MAX_REQUEST_ROWS = 1024
+DEFAULT_MAX_EXECUTION_ROWS = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +50,7 @@ class ServerConfig:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_concurrent_requests: int = 128
     max_request_rows: int = DEFAULT_MAX_REQUEST_ROWS
+    max_execution_rows: int = DEFAULT_MAX_EXECUTION_ROWS
     strict_load: bool = False
     allowed_reload_base_paths: str = ""
 
@@ -71,6 +73,7 @@ class ServerOptions:
         max_concurrent_requests: requests in flight per front before new ones are shed.
         rest_timeout_seconds: REST socket read timeout and the longest a REST request waits in a batch.
         max_request_rows: largest batch dimension (dim 0) of a Predict request.
+        max_execution_rows: unbatched requests with more rows run in slices of this many rows.
         strict_load: refuse to start unless every aspired version loads (no falling back to an older
             version when the newest is broken).
         reload_roots: directories, besides those the model config file names, under which
@@ -90,6 +93,7 @@ class ServerOptions:
     max_concurrent_requests: int = 128
     rest_timeout_seconds: float = 30.0
     max_request_rows: int = DEFAULT_MAX_REQUEST_ROWS
+    max_execution_rows: int = DEFAULT_MAX_EXECUTION_ROWS
     strict_load: bool = False
     reload_roots: tuple[str, ...] = ()
 
@@ -100,19 +104,12 @@ def resolve(config: ServerConfig) -> ServerOptions:
     Raises:
         ConfigError: for a file TF Serving would refuse, or flags that do not go together.
     """
-    batching = None
-    if config.batching_parameters_file and not config.enable_batching:
-        raise ConfigError("--batching_parameters_file requires --enable_batching")
-    if config.enable_batching:
-        params = read_text(config.batching_parameters_file, "BatchingParameters") if (
-            config.batching_parameters_file
-        ) else None  # fmt: skip
-        try:
-            batching = BatchingOptions.from_proto(params) if params is not None else BatchingOptions()
-        except ValueError as error:
-            raise ConfigError(f"Invalid batching parameters: {error}") from error
-    if config.max_request_rows < 1:
-        raise ConfigError(f"--max_request_rows must be at least 1, got {config.max_request_rows}")
+    for flag, value in (
+        ("max_request_rows", config.max_request_rows),
+        ("max_execution_rows", config.max_execution_rows),
+    ):
+        if value < 1:
+            raise ConfigError(f"--{flag} must be at least 1, got {value}")
     roots = tuple(os.path.abspath(p) for p in filter(None, config.allowed_reload_base_paths.split(",")))
     if roots and not config.model_config_file:
         raise ConfigError("--allowed_reload_base_paths requires --model_config_file")
@@ -127,7 +124,7 @@ def resolve(config: ServerConfig) -> ServerOptions:
         model_config_file=config.model_config_file,
         model_config_poll_seconds=config.model_config_file_poll_wait_seconds,
         allow_unavailable_labels=config.allow_version_labels_for_unavailable_models,
-        batching=batching,
+        batching=batching_options(config),
         monitoring_path=monitoring_path,
         warmup=config.enable_model_warmup,
         warmup_iterations=config.num_request_iterations_for_warmup,
@@ -137,9 +134,25 @@ def resolve(config: ServerConfig) -> ServerOptions:
         max_concurrent_requests=config.max_concurrent_requests,
         rest_timeout_seconds=config.rest_api_timeout_in_ms / 1000,
         max_request_rows=config.max_request_rows,
+        max_execution_rows=config.max_execution_rows,
         strict_load=config.strict_load,
         reload_roots=roots,
     )
+
+
+def batching_options(config: ServerConfig) -> BatchingOptions | None:
+    """``--enable_batching`` with ``--batching_parameters_file``'s values; None without batching."""
+    if config.batching_parameters_file and not config.enable_batching:
+        raise ConfigError("--batching_parameters_file requires --enable_batching")
+    if not config.enable_batching:
+        return None
+    if not config.batching_parameters_file:
+        return BatchingOptions()
+    params = read_text(config.batching_parameters_file, "BatchingParameters")
+    try:
+        return BatchingOptions.from_proto(params)
+    except ValueError as error:
+        raise ConfigError(f"Invalid batching parameters: {error}") from error
 
 
 def grpc_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
@@ -213,6 +226,7 @@ def parse_args(argv: list[str], description: str = "") -> ServerConfig:
     add("--max_request_bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES, help="msrec: larger -> 413")
     add("--max_concurrent_requests", type=int, default=128, help="msrec: per front; more are shed")
     add("--max_request_rows", type=int, default=DEFAULT_MAX_REQUEST_ROWS, help="msrec: larger dim 0 -> 400")
+    add("--max_execution_rows", type=int, default=DEFAULT_MAX_EXECUTION_ROWS, help="msrec: run in slices")
     flag("--strict_load", default=False, help="msrec: refuse to start if an aspired version fails to load")
     add("--allowed_reload_base_paths", default="", help="msrec: DIR,... HandleReloadConfigRequest may use")
     args = parser.parse_args(argv)

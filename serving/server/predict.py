@@ -14,17 +14,28 @@ from collections.abc import Iterable, Mapping
 
 import grpc
 import numpy as np
+import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import predict_pb2
 
 from serving import tensors
 from serving.server.batching import BatchScheduler
+from serving.server.memory import MemoryTrimmer
 from serving.server.messages import clip, set_str
 from serving.server.metrics import ServingMetrics
 from serving.server.servable import DEFAULT_SIGNATURE, Servable, Signature
 from serving.status import ServingError, invalid
 
 DEFAULT_MAX_TENSOR_BYTES = 32 * 2**20
+# The dtypes msrec's signatures return, and their typed TensorProto fields (as ``serving.tensors``).
+_FIELDS = {
+    tf.float32: "float_val",
+    tf.float64: "double_val",
+    tf.int32: "int_val",
+    tf.int64: "int64_val",
+    tf.bool: "bool_val",
+    tf.string: "string_val",
+}
 
 
 class Executor:
@@ -33,11 +44,21 @@ class Executor:
     Args:
         metrics: where to record.
         scheduler: the batch scheduler, or None to run every request on its own.
+        trimmer: told the rows of every request run, to give memory back after large ones.
+        max_execution_rows: unbatched requests with more rows run in slices of this many (0: never).
     """
 
-    def __init__(self, metrics: ServingMetrics, scheduler: BatchScheduler | None = None):
+    def __init__(
+        self,
+        metrics: ServingMetrics,
+        scheduler: BatchScheduler | None = None,
+        trimmer: MemoryTrimmer | None = None,
+        max_execution_rows: int = 0,
+    ):
         self.metrics = metrics
         self.scheduler = scheduler
+        self.trimmer = trimmer
+        self.max_execution_rows = max_execution_rows
 
     def run(
         self,
@@ -48,15 +69,19 @@ class Executor:
         timeout: float | None = None,
     ) -> dict[str, np.ndarray]:
         """Returns the outputs (only ``output_filter``'s, when given) for one request's inputs."""
-        if self.scheduler is not None:
-            outputs = self.scheduler.run(model_name, signature, arrays, timeout)
-            wanted = list(output_filter) or list(outputs)
-            return {alias: outputs[alias] for alias in wanted}
-        start = time.perf_counter()
-        outputs = signature.run(arrays, output_filter)
-        micros = (time.perf_counter() - start) * 1e6
-        self.metrics.runtime_latency.observe(micros, model_name, "Predict", "TF2")
-        return outputs
+        try:
+            if self.scheduler is not None:
+                outputs = self.scheduler.run(model_name, signature, arrays, timeout)
+                wanted = list(output_filter) or list(outputs)
+                return {alias: outputs[alias] for alias in wanted}
+            start = time.perf_counter()
+            outputs = signature.run_in_slices(arrays, output_filter, self.max_execution_rows)
+            micros = (time.perf_counter() - start) * 1e6
+            self.metrics.runtime_latency.observe(micros, model_name, "Predict", "TF2")
+            return outputs
+        finally:
+            if self.trimmer is not None:
+                self.trimmer.request_done(max((len(a) for a in arrays.values() if np.ndim(a)), default=0))
 
 
 def predict(
@@ -86,24 +111,50 @@ def predict(
     signature = servable.signature(signature_name)
     check_input_aliases(signature, request.inputs)
     output_filter = checked_output_filter(signature, request.output_filter)
-    for alias, proto in request.inputs.items():
-        check_decoded_size(alias, proto, max_tensor_bytes)
-    dims = [proto.tensor_shape.dim for proto in request.inputs.values()]
+    arrays = decoded_inputs(request.inputs, signature, max_tensor_bytes, max_rows)
+    outputs = executor.run(model_name, signature, arrays, output_filter, timeout)
+    response = predict_pb2.PredictResponse()
+    for alias, array in outputs.items():
+        fill_proto(response.outputs[alias], array, signature.outputs[alias].dtype)
+    echo_spec(response.model_spec, model_name, servable.version, signature_name)
+    return response
+
+
+def decoded_inputs(
+    protos: Mapping[str, tensor_pb2.TensorProto], signature: Signature, max_bytes: int, max_rows: int | None
+) -> dict[str, np.ndarray]:
+    """The input tensors as arrays, after the checks that need no decoding (size, rows) and with the
+    dtypes checked against the signature."""
+    for alias, proto in protos.items():
+        check_decoded_size(alias, proto, max_bytes)
+    dims = [proto.tensor_shape.dim for proto in protos.values()]
     check_rows(max((d[0].size for d in dims if d), default=0), max_rows)
     arrays, dtypes = {}, {}
-    for alias, proto in request.inputs.items():
+    for alias, proto in protos.items():
         try:
             arrays[alias] = tensors.from_proto(proto)
             dtypes[alias] = tensors.dtype_of_enum(proto.dtype)
         except Exception as error:  # noqa: BLE001 - any undecodable proto is the client's error.
             raise invalid(f"tensor parsing error: {clip(alias)} ({error})") from error
     signature.check_dtypes(dtypes)
-    outputs = executor.run(model_name, signature, arrays, output_filter, timeout)
-    response = predict_pb2.PredictResponse()
-    for alias, array in outputs.items():
-        response.outputs[alias].CopyFrom(tensors.to_proto(array, signature.outputs[alias].dtype))
-    echo_spec(response.model_spec, model_name, servable.version, signature_name)
-    return response
+    return arrays
+
+
+def fill_proto(proto: tensor_pb2.TensorProto, array: np.ndarray, dtype: tf.DType) -> None:
+    """Writes ``array`` into an empty ``proto`` as ``tensors.to_proto`` encodes it (typed fields).
+
+    The common dtypes are written in one ``extend`` of a list, in place: half the time of building a
+    separate proto and copying it, on every response.
+    """
+    field = _FIELDS.get(dtype)
+    if field is None or (dtype == tf.string and array.dtype != object):
+        proto.CopyFrom(tensors.to_proto(array, dtype))
+        return
+    proto.dtype = dtype.as_datatype_enum
+    proto.tensor_shape.SetInParent()  # present even for a scalar, as tensors.to_proto writes it
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=size)
+    getattr(proto, field).extend(array.ravel().tolist())
 
 
 def check_decoded_size(alias: str, proto: tensor_pb2.TensorProto, limit: int) -> None:

@@ -141,14 +141,16 @@ class ModelRegistry:
 
     def _fall_back(self, versions: Mapping[int, str], aspired: set[int]) -> None:
         """Loads the newest version below the aspired ones that loads (none serves; under _sync_lock)."""
+        failed = sorted(aspired, reverse=True)
         for version in sorted(set(versions) - aspired, reverse=True):
             self._load(version, versions[version])
             if version in self._serving:
                 log.warning(
-                    "msrec serve: model %s serves version %d, the newest that loads: version(s) %s failed",
-                    self.name, version, ",".join(str(v) for v in sorted(aspired, reverse=True)),
+                    "msrec serve: model %s serves version %d, the newest version that loads (failed: %s)",
+                    self.name, version, ", ".join(map(str, failed)),
                 )  # fmt: skip
                 return
+            failed.append(version)
 
     def scan(self) -> dict[int, str]:
         """Returns version -> directory for every complete-looking version under the base path."""

@@ -7,7 +7,7 @@ contract of each signature is read from the model itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import grpc
 import numpy as np
@@ -47,6 +47,13 @@ class Signature:
         if not isinstance(outputs, Mapping):
             raise ValueError(f"signature {name!r} does not return a dict of tensors")
         self.outputs: dict[str, tf.TensorSpec] = dict(sorted(outputs.items()))
+        # per input: its dims (None for an unknown dim), or None for an unknown rank; read per request
+        self._dims = {alias: _dims(spec.shape) for alias, spec in self.inputs.items()}
+        self._call = _flat_caller(function) or (lambda feeds: function(**feeds))
+        specs = [*self.inputs.values(), *self.outputs.values()]
+        # Every tensor has a free batch dimension 0: the signature answers row by row (TF Serving's
+        # batching assumes as much), so a request may run in slices of rows.
+        self.row_wise = all(spec.shape.rank and spec.shape[0] is None for spec in specs)
 
     def check_dtypes(self, dtypes: Mapping[str, tf.DType]) -> None:
         """Raises INVALID_ARGUMENT, worded like TF's runtime, if an input has the wrong dtype."""
@@ -60,13 +67,45 @@ class Signature:
 
     def check_shapes(self, arrays: Mapping[str, np.ndarray]) -> None:
         """Raises INVALID_ARGUMENT if an input's shape does not fit the signature's TensorSpec."""
-        for index, (alias, spec) in enumerate(self.inputs.items()):
+        for index, (alias, dims) in enumerate(self._dims.items()):
             shape = np.shape(arrays[alias])
-            if not spec.shape.is_compatible_with(shape):
-                raise invalid(
-                    f"Expects arg[{index}] ({alias}) to have shape {_shape_str(spec.shape)} but "
-                    f"{_shape_str(shape)} is provided"
+            if dims is None or (
+                len(shape) == len(dims) and all(d is None or d == n for d, n in zip(dims, shape, strict=True))
+            ):
+                continue
+            raise invalid(
+                f"Expects arg[{index}] ({alias}) to have shape {_shape_str(self.inputs[alias].shape)} but "
+                f"{_shape_str(shape)} is provided"
+            )
+
+    def run_in_slices(
+        self, arrays: Mapping[str, np.ndarray], output_filter: Iterable[str] = (), max_rows: int = 0
+    ) -> dict[str, np.ndarray]:
+        """``run``, on at most ``max_rows`` rows at a time when the signature is row-wise (0: all).
+
+        The memory of a run grows with its rows (a retrieval model scores every row against the whole
+        catalog), and TensorFlow's oneDNN allocator keeps the largest run's memory for good, so slices
+        bound both the peak and what stays resident after a large request.
+
+        Raises:
+            ServingError: as ``run``; FAILED_PRECONDITION if a slice's outputs lose the row dimension.
+        """
+        rows = {len(a) for a in arrays.values() if np.ndim(a)}
+        if not max_rows or not self.row_wise or len(rows) != 1 or max(rows) <= max_rows:
+            return self.run(arrays, output_filter)
+        parts, total = [], rows.pop()
+        for start in range(0, total, max_rows):
+            rows_slice = slice(start, min(start + max_rows, total))
+            part = self.run({alias: a[rows_slice] for alias, a in arrays.items()}, output_filter)
+            size = rows_slice.stop - rows_slice.start
+            if any(np.ndim(out) == 0 or len(out) != size for out in part.values()):
+                raise ServingError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"Signature {self.name} returned outputs without one row per input row; run it with "
+                    "--max_execution_rows above the request's rows",
                 )
+            parts.append(part)
+        return {alias: np.concatenate([part[alias] for part in parts]) for alias in parts[0]}
 
     def run(
         self, arrays: Mapping[str, np.ndarray], output_filter: Iterable[str] = ()
@@ -90,9 +129,14 @@ class Signature:
                 alias: tf.convert_to_tensor(arrays[alias], dtype=spec.dtype)
                 for alias, spec in self.inputs.items()
             }
-            results = self.function(**feeds)
+            results = self._call(feeds)
         except tf.errors.OpError as error:
             raise ServingError(grpc_code(error.error_code), error.message) from error
+        except UnicodeDecodeError as error:
+            # TF could not turn the model's error into a Python string: the message quotes input bytes
+            # that are not UTF-8 (e.g. ParseExample on garbage). The bytes it failed on are that message;
+            # the status code is lost with it, and INVALID_ARGUMENT is what such input errors carry.
+            raise invalid(_decoded(error.object)) from error
         except (TypeError, ValueError) as error:
             raise invalid(str(error)) from error
         wanted = list(output_filter) or list(self.outputs)
@@ -155,8 +199,39 @@ class Servable:
         return result
 
 
+def _flat_caller(function) -> Callable[[dict], dict] | None:
+    """``function(**feeds)`` without binding the arguments anew on every call, or None when unsure.
+
+    A signature's ConcreteFunction binds its keyword arguments to its FunctionType on each call, then
+    passes them to ``_call_flat`` in the FunctionType's order. Binding once here saves about 60 us per
+    request, a fifth of a small model's call. ``_call_flat`` is TF's private API, so any signature that
+    is not plain keyword-only tensors takes the public call; ``run`` checks dtypes and shapes itself,
+    which the binding would otherwise do.
+    """
+    try:
+        parameters = list(function.function_type.parameters.values())
+        call_flat = function._call_flat
+    except AttributeError:
+        return None
+    plain = [p.kind == p.KEYWORD_ONLY and isinstance(p.type_constraint, tf.TensorSpec) for p in parameters]
+    if not all(plain):
+        return None
+    names = [p.name for p in parameters]
+    return lambda feeds: call_flat([feeds[name] for name in names], captured_inputs=function.captured_inputs)
+
+
+def _dims(shape: tf.TensorShape) -> tuple[int | None, ...] | None:
+    return None if shape.rank is None else tuple(shape.as_list())
+
+
 def _shape_str(shape: tf.TensorShape | tuple) -> str:
     dims = tf.TensorShape(shape).as_list() if tf.TensorShape(shape).rank is not None else None
     if dims is None:
         return "<unknown>"
     return "[" + ",".join("-1" if d is None else str(d) for d in dims) + "]"
+
+
+def _decoded(raw: object) -> str:
+    if isinstance(raw, (bytes, bytearray)):
+        return bytes(raw).decode("utf-8", "backslashreplace")
+    return str(raw)

@@ -58,6 +58,16 @@ class TinyRecommender(tf.Module):
         items = tf.gather(self.item_embeddings, tf.maximum(self.items.lookup(item_id), 0))
         return {"score": tf.reduce_sum(users * items, axis=-1)}
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def recommend_examples(self, examples):
+        """``recommend`` on serialized tf.Examples, like msrec's ``predict_examples``."""
+        features = {
+            "user_id": tf.io.FixedLenFeature([], tf.string, default_value=""),
+            "history": tf.io.FixedLenFeature([HISTORY_LENGTH], tf.string, [""] * HISTORY_LENGTH),
+        }
+        parsed = tf.io.parse_example(examples, features)
+        return self.recommend(parsed["user_id"], parsed["history"])
+
     def _query(self, user_id, history):
         users = tf.gather(self.user_embeddings, self.users.lookup(user_id))
         index = self.items.lookup(history)
@@ -72,13 +82,16 @@ def _index_table(keys: list[str], default: int) -> tf.lookup.StaticHashTable:
     return tf.lookup.StaticHashTable(initializer, default_value=tf.constant(default, tf.int64))
 
 
-def export_model(path: str, direction: float = 1.0) -> str:
-    """Writes the tiny model to ``path`` with signatures ``serving_default`` and ``score``."""
+def export_model(path: str, direction: float = 1.0, with_examples: bool = False) -> str:
+    """Writes the tiny model to ``path`` with signatures ``serving_default`` and ``score`` (and
+    ``predict_examples`` if ``with_examples``)."""
     module = TinyRecommender(direction)
     signatures = {
         "serving_default": module.recommend.get_concrete_function(),
         "score": module.score.get_concrete_function(),
     }
+    if with_examples:
+        signatures["predict_examples"] = module.recommend_examples.get_concrete_function()
     tf.saved_model.save(module, path, signatures=signatures)
     return path
 
@@ -103,6 +116,15 @@ def request_inputs() -> dict:
         "user_id": ["alice", "dave"],
         "history": [["item_b", "item_c", ""], ["", "", ""]],
     }
+
+
+def example(user_id: str, history: list[str]) -> bytes:
+    """One serialized tf.Example for ``predict_examples``."""
+    feature = {
+        "user_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[user_id.encode()])),
+        "history": tf.train.Feature(bytes_list=tf.train.BytesList(value=[h.encode() for h in history])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
 def save_python_op_model(path: str) -> None:

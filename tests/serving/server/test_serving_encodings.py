@@ -7,8 +7,10 @@ import math
 import grpc
 import numpy as np
 import pytest
+from tensorflow.core.framework import tensor_pb2
 
 from serving import json_tensor, tensors
+from serving.server import predict
 from serving.status import ServingError
 
 # isort: off
@@ -89,3 +91,23 @@ def test_request_values_get_a_tf_clients_dtypes():
     assert tensors.as_array(np.array([1.0])).dtype == np.float64  # explicit dtypes are kept
     assert tensors.as_array([1, 2]).dtype == np.int64
     assert tensors.as_array(np.array(["é"])).tolist() == ["é".encode()]
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.array([[1.5, 2.0]], np.float32),
+        np.array([1.5], np.float64),
+        np.array([7], np.int32),
+        np.array([[7, 8]], np.int64),
+        np.array([True, False]),
+        np.array([[b"x", b"\xff"]], dtype=object),
+        np.float32(2.5),
+        np.array([1, 2], np.uint8),  # not a fast-path dtype
+    ],
+)
+def test_response_encoding_equals_the_shared_encoder(array):
+    dtype = tf.as_dtype(np.asarray(array).dtype) if np.asarray(array).dtype != object else tf.string
+    proto = tensor_pb2.TensorProto()
+    predict.fill_proto(proto, np.asarray(array), dtype)
+    assert proto == tensors.to_proto(array, dtype)
