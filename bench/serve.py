@@ -383,7 +383,7 @@ contender after a warm-up, alternating the contenders in `--rounds` slices so th
 machine falls on all alike; the last column is `/proc/loadavg` before and after the cell (the
 benchmark's own client threads count in it). The load generator (Python gRPC client threads) runs on
 the same cores as the servers, so with many clients they compete for the CPU. "overhead" is served p50
-- in-process p50; "p99 goal" is the bound for one client, 1.3 x in-process p99 + 1 ms."""
+minus in-process p50; "p99 goal" is the bound for one client, 1.3 x in-process p99 + 1 ms."""
 
 MEMORY = """### Memory of requests at the row cap
 
