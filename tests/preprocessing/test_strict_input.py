@@ -1,10 +1,11 @@
-"""Rows that used to get through (tests/testdata/movielens, read by the movielens-100k preset):
+"""Rows that used to get through (tests/testdata/movielens-format, read by the movielens-100k preset):
 a time beyond int64 or outside the window, an unknown film, an unknown user. Each is dead-lettered
 with its reason, before the split, and every valid row is kept."""
 
 import glob
 import json
 import os
+import shutil
 
 import pytest
 
@@ -14,7 +15,10 @@ from msrec import source_config as sources
 from preprocessing import pipeline
 from tests.preprocessing.test_pipeline import records
 
-CORPUS = os.path.join(os.path.dirname(__file__), "..", "testdata", "movielens")
+# Invented rows in MovieLens 100K's formats, stored under neutral names (no real dataset file is
+# committed) and laid out with the preset's file names at test time.
+CORPUS = os.path.join(os.path.dirname(__file__), "..", "testdata", "movielens-format")
+LAYOUT = {"ratings.tsv": "u.data", "items.psv": "u.item", "users.psv": "u.user"}
 EXPECTED = {  # u.data line -> (reason, what the detail names)
     8: ("bad_timestamp", "-99999999999999999999999"),
     9: ("unknown_reference", "item_id='99999' is not in items"),
@@ -26,7 +30,10 @@ EXPECTED = {  # u.data line -> (reason, what the detail names)
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("strict"))
-    meta = pipeline.run(sources.preset("movielens-100k"), CORPUS, out, config.DataConfig(), shards=1)
+    raw = tmp_path_factory.mktemp("strict_raw")
+    for stored, name in LAYOUT.items():
+        shutil.copy(os.path.join(CORPUS, stored), raw / name)
+    meta = pipeline.run(sources.preset("movielens-100k"), str(raw), out, config.DataConfig(), shards=1)
     letters = [
         json.loads(line)
         for p in glob.glob(os.path.join(out, paths.DEAD_LETTER, "*.jsonl"))
