@@ -92,11 +92,18 @@ def section(result: dict[str, Any], peers: dict[str, dict[str, float]]) -> str:
             + " |",
         ]
     if result.get("mix"):
-        chosen = result["config"]["model"]["graph_score_weight"]
-        row = " | ".join(f"{r['graph_score_weight']:g}: {r['NDCG@10']:.4f}" for r in result["mix"])
+        model = result["config"]["model"]
+        keys = [k for k in ("graph_score_weight", "cold_text_weight", "cold_text_offset") if k in model]
+        chosen = ", ".join(f"{k} {model[k]:g}" for k in keys)
+        per_weight: dict[float, float] = {}  # per graph weight, its best NDCG@10 over cold-text settings
+        for r in result["mix"]:
+            w = r["graph_score_weight"]
+            per_weight[w] = max(per_weight.get(w, 0.0), r["NDCG@10"])
+        row = " | ".join(f"{w:g}: {v:.4f}" for w, v in per_weight.items())
         lines += [
             "",
-            f"Ranking mix chosen on VALIDATION (graph_score_weight: NDCG@10): {row}; chosen {chosen:g}.",
+            f"Ranking mix chosen on VALIDATION from {len(result['mix'])} candidates (best NDCG@10 per "
+            f"graph_score_weight: {row}); chosen {chosen}.",
         ]
     seeds = ", ".join(f"{s['HR@10']:.4f}/{s['NDCG@10']:.4f}" for s in result["seeds"])
     lines += [

@@ -99,6 +99,12 @@ class ModelConfig:
         score (cosine / temperature) when ranking the catalog, in evaluation and serving
         alike (``trainer/scoring.py``); 0 ranks by the towers alone, as does a model
         without the ``item_graph`` source.
+      cold_text_weight, cold_text_offset: the cold items' text term of the score: an item
+        nobody interacted with in the data the model learned from (or added at export with
+        ``--new-items``) gets ``cold_text_weight * z + cold_text_offset``, ``z`` being how far
+        its text's cosine to the user's history stands above the user's typical item, in
+        standard deviations (``trainer/scoring.py``). Needs the ``text`` source; 0 turns it
+        off. ``msrec benchmark`` chooses both on VALIDATION with the graph weight.
       max_request_rows: the most rows (users, queries, examples) one request to an exported
         signature may hold; a larger one gets INVALID_ARGUMENT naming the limit. It bounds a
         request's memory: the scores of a request are ``rows x catalog`` floats.
@@ -120,6 +126,8 @@ class ModelConfig:
     ranking_weight: float = 0.0
     uniform_negatives: int = 0
     graph_score_weight: float = 5.0
+    cold_text_weight: float = 4.0
+    cold_text_offset: float = -15.0
     max_request_rows: int = 1024
 
 

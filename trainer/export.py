@@ -53,8 +53,11 @@ def serving_module(model: tf.keras.Model, data_dir: str, k: int, new_items: str 
     if new_items:
         items = text.read(new_items)
         tables_ = model.tables
-        vectors = text.vectors(model.candidate_tower, items, tables_.contract, encoder, tables_.text_fields)
-        extra = ([str(it["item_id"]) for it in items], vectors)
+        vectors, sentences = text.vectors(
+            model.candidate_tower, items, tables_.contract, encoder, tables_.text_fields
+        )
+        features = text.candidate_features(items, tables_.contract)
+        extra = ([str(it["item_id"]) for it in items], vectors, sentences, features)
     _, scorer = scoring.for_model(model, data_dir, extra)
     users = tables.read_users(data_dir, model.tables)
     return ServingModule(model, scorer, users, k, model.max_request_rows, encoder)

@@ -75,6 +75,11 @@ class TwoTowerModel(tfrs.Model):
         self.max_request_rows = config.max_request_rows
         # The scoring graph's evidence in the ranking is part of the item_graph source, switched with it.
         self.graph_score_weight = config.graph_score_weight if "item_graph" in config.sources else 0.0
+        self.cold_text_weight = config.cold_text_weight if "text" in config.sources else 0.0
+        self.cold_text_offset = config.cold_text_offset
+        # Whether VALIDATION interactions were trained on (decides which items are cold); the
+        # builder that knows the training config sets it.
+        self.trained_on_validation = True
         if self.ranking_weight > 0:
             self.rater = tf.keras.Sequential(
                 [tf.keras.layers.Dense(config.embedding_dim, activation="gelu"), tf.keras.layers.Dense(1)],

@@ -66,9 +66,11 @@ def vectors(
     contract: tuple[F.Feature, ...],
     encoder: Any,
     fields: Sequence[str] = F.TEXT_FIELDS,
-) -> np.ndarray:
-    """Candidate vectors of ``items``; with a sentence encoder their text vectors are computed here."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Candidate vectors of ``items`` and, with a sentence encoder, their text vectors (else None)."""
     inputs = {k: tf.constant(v) for k, v in candidate_features(items, contract).items()}
+    text = None
     if encoder is not None:
-        inputs[F.ITEM_TEXT_VECTOR] = tf.constant(encoder.embed([F.item_text(it, fields) for it in items]))
-    return tower(inputs, training=False).numpy()
+        text = np.asarray(encoder.embed([F.item_text(it, fields) for it in items]), np.float32)
+        inputs[F.ITEM_TEXT_VECTOR] = tf.constant(text)
+    return tower(inputs, training=False).numpy(), text

@@ -113,14 +113,15 @@ def choose_mix(
     if shown:
         shown.show("validation run · choose the mix")
     model, _, _ = artifacts.load(model_dir)
-    weight, table = mix.choose(model, data_dir)
+    chosen, table = mix.choose(model, data_dir)
     if shown:
+        best = max(table, key=lambda r: r["NDCG@10"])
         shown.write(
-            f"graph_score_weight {weight:g} (VALIDATION NDCG@10 of each: "
-            + ", ".join(f"{r['graph_score_weight']:g}: {r['NDCG@10']:.4f}" for r in table)
-            + ")"
+            "ranking mix "
+            + ", ".join(f"{k} {v:g}" for k, v in chosen.items())
+            + f" (VALIDATION NDCG@10 {best['NDCG@10']:.4f} of {len(table)} candidates)"
         )
-    return msrec_config.override(config, [f"model.graph_score_weight={weight}"]), table
+    return msrec_config.override(config, mix.overrides(chosen)), table
 
 
 def mean_std(runs: Sequence[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:

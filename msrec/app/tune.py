@@ -60,21 +60,21 @@ def run(data_dir: str, workdir: str, base: msrec_config.Config, budget_minutes: 
         started = time.time()
         task.run(cfg, data_dir, model_dir, verbose=0, extra_callbacks=(shown.epoch_callback(),))
         shown.show(f"trial {trial.number + 1} · choose the mix")
-        weight, table = mix.choose(artifacts.load(model_dir)[0], data_dir)
+        chosen, table = mix.choose(artifacts.load(model_dir)[0], data_dir)
         best = max(table, key=lambda r: r["NDCG@10"])
-        trial.set_user_attr("graph_score_weight", weight)
-        rows.append({"trial": trial.number, **trial.params, "graph_score_weight": weight,
+        trial.set_user_attr("mix", chosen)
+        rows.append({"trial": trial.number, **trial.params, **chosen,
                      "HR@10": best["HR@10"], "NDCG@10": best["NDCG@10"],
                      "seconds": round(time.time() - started, 1)})  # fmt: skip
         shown.step()
-        shown.write(f"trial {trial.number}: NDCG@10 {best['NDCG@10']:.4f} {trial.params} w={weight:g}")
+        shown.write(f"trial {trial.number}: NDCG@10 {best['NDCG@10']:.4f} {trial.params} {chosen}")
         return best["NDCG@10"]
 
     study.optimize(objective, timeout=budget_minutes * 60, n_trials=None)
     shown.close()
     best = study.best_trial
     chosen = suggest(optuna.trial.FixedTrial(best.params), timed)
-    chosen.append(f"model.graph_score_weight={best.user_attrs['graph_score_weight']}")
+    chosen += mix.overrides(best.user_attrs["mix"])
     tuned = msrec_config.override(base, chosen)
     tuned, reasons = auto.resolve(tuned, data.metadata(data_dir))
     return {"overrides": chosen, "config": msrec_config.to_dict(tuned), "reasons": reasons, "trials": rows}
