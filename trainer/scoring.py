@@ -109,7 +109,10 @@ def lexical(features: Mapping[str, np.ndarray], names: Sequence[str]) -> tuple[n
         return value.decode() if isinstance(value, bytes) else value
 
     size = len(features[names[0]]) if names else 0
-    rows = [{f"{name}:{text(v)}" for name in names for v in features[name][i] if v} for i in range(size)]
+    # sorted: the same vocabulary order in every process
+    rows = [
+        sorted({f"{name}:{text(v)}" for name in names for v in features[name][i] if v}) for i in range(size)
+    ]
     vocabulary: dict[str, int] = {}
     for row in rows:
         for word in row:

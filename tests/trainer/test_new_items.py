@@ -55,3 +55,27 @@ def test_a_new_item_without_an_id_is_refused_with_its_line(tmp_path):
     path.write_text('{"item_id": "ok"}\n{"title": "no id"}\n')
     with pytest.raises(ValueError, match="bad.jsonl:2: a new item needs an item_id"):
         new_items.read(str(path))
+
+
+def test_a_new_item_that_reads_like_the_users_history_is_ranked_above_one_that_does_not(trained, tiny_data):
+    model, root = trained
+    path = root / "two.jsonl"
+    like = {"item_id": "n_like", "title": "Amber River night", "categories": ["c1"], "tags": ["t1", "t2"]}
+    far = {"item_id": "n_far", "title": "quarterly tax forms", "categories": ["c9"], "tags": ["t7"]}
+    path.write_text(json.dumps(like) + "\n" + json.dumps(far) + "\n")
+    served = {}
+    for weight in (4.0, 0.0):
+        model.cold_text_weight = weight
+        version = export.export(model, tiny_data, str(root / f"cold-{weight}"), k=20, new_items=str(path))
+        out = tf.saved_model.load(version).signatures[S.RECOMMEND_USER](user_id=tf.constant(["u1"]))
+        ids = [i.decode() for i in out[S.ITEM_IDS].numpy()[0] if i]
+        served[weight] = dict(zip(ids, out[S.SCORES].numpy()[0][: len(ids)].tolist(), strict=True))
+    model.cold_text_weight = config.ModelConfig.cold_text_weight
+    with_text, without = served[4.0], served[0.0]
+    # u1 knows Amber River, amber night, Cold Night: n_like shares its words, n_far none
+    assert with_text["n_like"] > with_text["n_far"]
+    assert with_text["n_like"] - without["n_like"] > with_text["n_far"] - without["n_far"]
+    met = {item for item, count in model.tables.item_counts.items() if count}  # in TRAIN
+    assert met & set(with_text)
+    for item in met & set(with_text):  # items someone met: the term leaves them alone
+        assert with_text[item] == pytest.approx(without[item], abs=1e-5)

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer import data
+from msrec import features as F
+from trainer import data, scoring
 from trainer.scoring import Scorer
 
 ITEMS = ["a", "b", "c"]
@@ -45,3 +46,81 @@ def test_the_scoring_graph_is_read_from_preprocessing_and_its_absence_is_explain
     assert {s for s, w in graph["i2"] if w > 0} == {"i1"}
     with pytest.raises(FileNotFoundError, match="run `msrec preprocess` again"):
         data.scoring_graph(str(tmp_path))
+
+
+# The cold-text term: 6 items, d and f cold. Sentence vectors on a circle, words as in a shop.
+COLD_ITEMS = ["a", "b", "c", "d", "e", "f"]
+ANGLES = np.array([0.0, 0.3, 1.6, 0.2, 2.5, 3.0])
+TEXT = np.stack([np.cos(ANGLES), np.sin(ANGLES)], axis=1).astype(np.float32)
+WORDS = {  # item_tags
+    F.ITEM_TAGS: np.array(
+        [
+            [b"rock", b"90s"],
+            [b"rock", b""],
+            [b"jazz", b""],
+            [b"rock", b"90s"],
+            [b"jazz", b"piano"],
+            [b"piano", b""],
+        ],
+        dtype=object,
+    )
+}
+
+
+def reference_z(history: list[int], cold: list[int]) -> np.ndarray:
+    """The term computed the long way: cosines, per-view standardisation over all items, sum, again."""
+    token, weight, vocabulary = scoring.lexical(WORDS, [F.ITEM_TAGS])
+    dense = np.zeros((len(COLD_ITEMS), vocabulary))
+    for i in range(len(COLD_ITEMS)):
+        np.add.at(dense[i], token[i], weight[i])  # padding: token 0, weight 0
+    views = []
+    for matrix in (TEXT.astype(np.float64), dense):
+        profile = matrix[history].sum(axis=0)
+        cosine = matrix @ (profile / np.linalg.norm(profile))
+        views.append((cosine - cosine.mean()) / cosine.std())
+    total = views[0] + views[1]
+    return ((total - total.mean()) / total.std())[cold]
+
+
+def test_lexical_rows_are_unit_tf_idf_with_scikit_learns_smoothed_idf():
+    token, weight, vocabulary = scoring.lexical(WORDS, [F.ITEM_TAGS])
+    assert vocabulary == 4  # rock, 90s, jazz, piano
+    idf = {w: np.log(7 / (1 + df)) + 1 for w, df in {"rock": 3, "90s": 2, "jazz": 2, "piano": 2}.items()}
+    row = {token[0][j]: weight[0][j] for j in range(2)}
+    assert sorted(row.values()) == pytest.approx(
+        sorted(np.array([idf["rock"], idf["90s"]]) / np.hypot(idf["rock"], idf["90s"]))
+    )
+    assert weight[1].tolist() == [1.0, 0.0]  # one word: weight 1, then padding
+
+
+def test_cold_items_get_weight_times_z_plus_offset_and_warm_items_nothing():
+    cold = np.array([False, False, False, True, False, True])
+    term = scoring.ColdText(TEXT, cold, 3.0, -2.0, scoring.lexical(WORDS, [F.ITEM_TAGS]), reference_items=6)
+    history = [[0, 1, -1], [2, 4, -1]]  # a rock listener; a jazz listener
+    z = term.z(tf.constant(history, tf.int64)).numpy()
+    for row, items in zip(z, history, strict=True):
+        np.testing.assert_allclose(
+            row, reference_z([i for i in items if i >= 0], [3, 5]), rtol=1e-4, atol=1e-5
+        )
+    assert z[0, 0] > 0 > z[0, 1] and z[1, 1] > 0 > z[1, 0]  # d reads like rock, f like jazz piano
+    scores = term.add(tf.zeros([2, 6]), 3.0 * tf.constant(z) - 2.0).numpy()
+    np.testing.assert_allclose(scores[:, [3, 5]], 3.0 * z - 2.0, rtol=1e-6)
+    assert not scores[:, [0, 1, 2, 4]].any()
+
+
+def test_the_scorer_adds_the_term_and_reads_history_for_it():
+    cold = np.array([False, False, False, True, False, True])
+    term = scoring.ColdText(TEXT, cold, 3.0, -2.0, None, reference_items=6)
+    vectors = np.eye(6, 2, dtype=np.float32)
+    scorer = Scorer(COLD_ITEMS, vectors, {}, temperature=1.0, graph_weight=0.0, cold=term)
+    assert scorer.reads_history
+    queries = tf.constant([[1.0, 0.0]])
+    scores = scorer(queries, tf.constant([["a", "b", ""]])).numpy()[0]
+    z = term.z(tf.constant([[0, 1, -1]], tf.int64)).numpy()[0]
+    np.testing.assert_allclose(scores[[3, 5]], 3.0 * z - 2.0, rtol=1e-5)
+    np.testing.assert_allclose(scores[[0, 1, 2, 4]], vectors[[0, 1, 2, 4]] @ [1.0, 0.0])
+
+
+def test_without_cold_items_or_weight_the_term_is_off():
+    assert not scoring.ColdText(TEXT, np.zeros(6, bool), 3.0, -2.0).active
+    assert not scoring.ColdText(TEXT, np.ones(6, bool), 0.0, -2.0).active
