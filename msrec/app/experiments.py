@@ -24,6 +24,7 @@ ABLATION = (
     ("+ profile", ("id", "profile")),
     ("+ social", ("id", "social")),
     ("+ item graph", ("id", "item_graph")),
+    ("+ text", ("id", "text")),  # the pretrained sentence encoder's vectors (and the cold-text term)
     ("all", msrec_config.SOURCES),
 )
 METRICS = metrics.MAIN
