@@ -27,7 +27,7 @@ from typing import Iterable, Iterator, Sequence
 import apache_beam as beam
 import numpy as np
 
-from preprocessing import vocab
+from preprocessing import progress, vocab
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,11 @@ def budget_items(memory_gib: float, max_items: int = 0) -> int:
 
 
 def regression(
-    item_sets: Iterable[Sequence[int]], items: Sequence[str], l2: float, k: int
+    item_sets: Iterable[Sequence[int]],
+    items: Sequence[str],
+    l2: float,
+    k: int,
+    clock: progress.Clock | None = None,
 ) -> Iterator[tuple[str, list[tuple[str, float]]]]:
     """EASE^R over ``items``: per item, the ``k`` items whose presence says most about it.
 
@@ -84,12 +88,15 @@ def regression(
       items: the covered items; peak memory is about ``BYTES_PER_CELL * len(items) ** 2`` bytes.
       l2: the ridge penalty; larger shrinks the weights of rarely co-occurring pairs.
       k: how many of each item's sources to keep, the largest weights in magnitude.
+      clock: prints a progress line when the fit starts and ends (``preprocessing/progress.py``).
 
     Yields:
       ``(item, [(source, weight), ...])``, largest magnitude first, for items with any source.
     """
     n, started = len(items), time.perf_counter()
     log.info("scoring graph: EASE^R over %d items (l2 %g, %d sources kept per item)", n, l2, k)
+    if clock is not None:
+        clock.say(f"scoring graph: EASE^R over {n:,} items ({BYTES_PER_CELL * n * n / 2**30:.1f} GiB)")
     gram = np.zeros((n, n), np.float32)
     for rows in item_sets:
         rows = np.asarray(rows, np.int64)
@@ -100,6 +107,8 @@ def regression(
     weights /= -np.diag(weights).copy()  # column j: B[:, j] = -P[:, j] / P[j, j]
     np.fill_diagonal(weights, 0.0)
     log.info("scoring graph: fitted in %.1f s", time.perf_counter() - started)
+    if clock is not None:
+        clock.say(f"scoring graph: fitted in {time.perf_counter() - started:.0f} s")
     for j, item in enumerate(items):
         magnitude = np.abs(weights[:, j])
         sources = np.flatnonzero(magnitude > 0)
@@ -118,10 +127,10 @@ class BuildScoringGraph(beam.PTransform):
     get no scoring edges and are ranked by the towers alone.
     """
 
-    def __init__(self, l2: float, k: int, max_items: int, item_counts):
+    def __init__(self, l2: float, k: int, max_items: int, item_counts, clock: progress.Clock | None = None):
         """``max_items``: the covered-item cap, from ``budget_items`` (a memory budget)."""
         super().__init__()
-        self._l2, self._k, self._max, self._counts = l2, k, max_items, item_counts
+        self._l2, self._k, self._max, self._counts, self._clock = l2, k, max_items, item_counts, clock
 
     def expand(self, timelines):
         items = self._counts | "AllCounts" >> beam.combiners.ToList() | "Head" >> beam.Map(head, self._max)
@@ -135,7 +144,9 @@ class BuildScoringGraph(beam.PTransform):
             )
             | "AllSets" >> beam.combiners.ToList()
             | "Regression"
-            >> beam.FlatMap(regression, items=beam.pvalue.AsSingleton(items), l2=self._l2, k=self._k)
+            >> beam.FlatMap(
+                regression, items=beam.pvalue.AsSingleton(items), l2=self._l2, k=self._k, clock=self._clock
+            )
         )
 
 

@@ -24,13 +24,13 @@ from typing import Any, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from msrec import auto, paths
 from msrec import config as msrec_config
 from msrec import features as F
 from msrec.source_config import DatasetSpec, resolve
-from preprocessing import content, encode, graphs, sequences, split, stats, text, vocab
+from preprocessing import content, encode, graphs, progress, sequences, split, stats, text, vocab
 from preprocessing.errors import BadSourceError, check_report  # noqa: F401 (re-exported)
 from preprocessing.sources import DEAD, NAMESPACE, VALID, ReadSource, check_source, check_sources
 
@@ -114,11 +114,15 @@ def build(
     output_dir: str,
     data: msrec_config.DataConfig,
     shards: int,
+    clock: progress.Clock | None = None,
 ) -> None:
-    """Adds every step to ``p``; writes a ``stats.json`` the driver turns into metadata."""
+    """Adds every step to ``p``; writes a ``stats.json`` the driver turns into metadata.
+
+    ``clock``: the long steps print progress lines (``preprocessing/progress.py``); None: silent.
+    """
     contract, lengths = F.contract(data.lengths), data.lengths
     parsed = {
-        kind: p | f"Read_{kind}" >> ReadSource(kind, spec, input_dir)
+        kind: p | f"Read_{kind}" >> ReadSource(kind, spec, input_dir, clock)
         for kind, spec in dataset.sources.items()
     }
     read = check_sources(parsed, dataset.sources)
@@ -138,6 +142,7 @@ def build(
         data.regression_neighbors,
         graphs.budget_items(data.regression_memory_gib, data.regression_max_items),
         item_counts,
+        clock,
     )
     (
         scoring
@@ -183,7 +188,7 @@ def build(
     text_encoder = text.resolve(data)
     if text_encoder is not None:
         embedded = {"catalog": catalog, "items": items} | "EmbedItemText" >> text.EmbedItemText(
-            text_encoder, data.text_fields
+            text_encoder, data.text_fields, clock
         )
         _write_records(embedded, output_dir, paths.ITEM_TEXT, shards)
     tests = timelines | "Evaluated" >> beam.Filter(lambda t: t.test is not None)
@@ -241,6 +246,7 @@ def run(
     pipeline_args: Sequence[str] = (),
     shards: int = 2,
     max_bad_fraction: float = 1.0,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """Runs the pipeline to completion and writes ``metadata.json`` and ``_SUCCESS``.
 
@@ -249,16 +255,24 @@ def run(
         configured source matches no file or only empty ones; after the run, a source has no row.
       BadSourceError: a source's dead-letter fraction exceeds ``max_bad_fraction``, or no
         interaction is valid. Every error carries the source, its file and, after the run, the report.
+
+    ``show_progress``: print progress lines to stderr as the long steps go (``msrec preprocess``).
     """
     for kind, spec in dataset.sources.items():
         check_source(kind, spec, input_dir)
     timed = "timestamp" in dataset.source("interactions").fields
     data, resolved = auto.resolve_data(data, timed)
     started = time.time()
+    clock = progress.Clock(started) if show_progress else None
     p = beam.Pipeline(options=PipelineOptions(list(pipeline_args)))
-    build(p, dataset, input_dir, output_dir, data, shards)
+    build(p, dataset, input_dir, output_dir, data, shards, clock)
+    if clock is not None:
+        runner = p.options.view_as(StandardOptions).runner or "DirectRunner"
+        clock.say(f"reading {', '.join(dataset.sources)} ({runner})")
     result = p.run()
     result.wait_until_finish()
+    if clock is not None:
+        clock.say("pipeline finished; writing metadata")
     report = source_report(result, list(dataset.sources))
     with FileSystems.open(paths.join(output_dir, "stats.json")) as f:
         stats = json.loads(f.read().decode("utf-8"))

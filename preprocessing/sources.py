@@ -16,6 +16,7 @@ de-duplication, so a bad copy of a row can never be the one kept.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Iterator, Mapping, NamedTuple
 
 import apache_beam as beam
@@ -24,7 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from msrec import source_config as sources_config
 from msrec.source_config import SourceSpec, resolve
-from preprocessing import lines, records
+from preprocessing import lines, progress, records
 from preprocessing.errors import EmptySourceError, MissingSourceError
 
 VALID, DEAD = "valid", "dead"
@@ -89,8 +90,8 @@ def check_source(kind: str, spec: SourceSpec, input_dir: str) -> None:
 class ParseFile(beam.DoFn):
     """Parses every line of one matched file; bad lines go to the ``dead`` output."""
 
-    def __init__(self, kind: str, spec: SourceSpec):
-        self._kind, self._spec = kind, spec
+    def __init__(self, kind: str, spec: SourceSpec, clock: progress.Clock | None = None):
+        self._kind, self._spec, self._clock = kind, spec, clock
         self._read = beam.metrics.Metrics.counter(NAMESPACE, f"{kind}.read")
 
     def process(self, readable: fileio.ReadableFile) -> Iterator[Any]:
@@ -98,8 +99,11 @@ class ParseFile(beam.DoFn):
             yield from self._parquet(readable)
             return
         path, spec, header = readable.metadata.path, self._spec, None
+        rows = 0
         with readable.open() as f:
             for number, line in enumerate(lines.read_lines(f), start=1):
+                if self._clock is not None and progress.due(number):
+                    self._clock.say(f"{self._kind}: {number:,} lines read from {os.path.basename(path)}")
                 try:
                     text = self._decode(line)
                 except records.BadRecord as err:  # shown as well as undecodable bytes can be
@@ -119,6 +123,9 @@ class ParseFile(beam.DoFn):
                     yield self._reject(path, number, text, err)
                     continue
                 yield Row(path, number, text, record)
+                rows += 1
+        if self._clock is not None:
+            self._clock.say(f"{self._kind}: {os.path.basename(path)} read, {rows:,} parsed rows")
 
     def _decode(self, line: lines.Line) -> str:
         """The line's text; ``BadRecord`` if it is too long to be a row or not in the encoding."""
@@ -240,16 +247,17 @@ class ReadSource(beam.PTransform):
     ``check_sources`` runs the reference checks and turns the rows into records.
     """
 
-    def __init__(self, kind: str, spec: SourceSpec, input_dir: str):
+    def __init__(self, kind: str, spec: SourceSpec, input_dir: str, clock: progress.Clock | None = None):
         super().__init__()
-        self._kind, self._spec, self._input_dir = kind, spec, input_dir
+        self._kind, self._spec, self._input_dir, self._clock = kind, spec, input_dir, clock
 
     def expand(self, pbegin):
         parsed = (
             pbegin
             | "Match" >> fileio.MatchFiles(resolve(self._input_dir, self._spec))
             | "Open" >> fileio.ReadMatches()
-            | "Parse" >> beam.ParDo(ParseFile(self._kind, self._spec)).with_outputs(DEAD, main=VALID)
+            | "Parse"
+            >> beam.ParDo(ParseFile(self._kind, self._spec, self._clock)).with_outputs(DEAD, main=VALID)
         )
         unique = parsed[VALID] | "Unique" >> DropDuplicates(self._kind)
         return {VALID: unique[VALID], DEAD: (parsed[DEAD], unique[DEAD]) | "AllDead" >> beam.Flatten()}

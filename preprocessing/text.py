@@ -39,6 +39,7 @@ from apache_beam.utils import shared
 from msrec import features as F
 from msrec import paths
 from msrec.config import DataConfig
+from preprocessing import progress
 from preprocessing.records import Item
 from preprocessing.sources import NAMESPACE
 
@@ -189,13 +190,14 @@ class _Embed(beam.DoFn):
     rerun whose texts are all cached never loads it.
     """
 
-    def __init__(self, encoder: TextEncoder, handle: shared.Shared):
-        self._encoder, self._handle = encoder, handle
+    def __init__(self, encoder: TextEncoder, handle: shared.Shared, clock: progress.Clock | None = None):
+        self._encoder, self._handle, self._clock = encoder, handle, clock
         self._counters = {n: Metrics.counter(NAMESPACE, n) for n in (HITS, MISSES, EMBEDDED, WRITE_ERRORS)}
         self._busy = Metrics.counter(NAMESPACE, BUSY_MS)
 
     def setup(self) -> None:
         self._cache = VectorCache(self._encoder.cache, self._encoder.dim)
+        self._done = self._encoded = 0  # this worker's texts, and how many of them it encoded
         # Cache files are tiny: latency counts, not bandwidth (one round trip each on gs://).
         self._pool = concurrent.futures.ThreadPoolExecutor(16)
         self._model = None
@@ -228,6 +230,9 @@ class _Embed(beam.DoFn):
         self._counters[MISSES].inc(sum(v is None for v in vectors))
         self._counters[EMBEDDED].inc(len(fresh))
         self._busy.inc(round(1000 * (time.perf_counter() - started)))
+        self._done, self._encoded = self._done + len(batch), self._encoded + len(fresh)
+        if self._clock is not None:
+            self._clock.say(f"item text: {self._done:,} texts, {self._encoded:,} encoded (the rest cached)")
         for (item, text), key, vector in zip(batch, keys, vectors, strict=True):
             yield item, text, fresh[key] if vector is None else vector
 
@@ -255,12 +260,14 @@ class EmbedItemText(beam.PTransform):
     ``text.cache_misses``, ``text.embedded``, ``text.no_text``, ``text.busy_ms``.
     """
 
-    def __init__(self, encoder: TextEncoder, fields: Sequence[str] = F.TEXT_FIELDS):
+    def __init__(
+        self, encoder: TextEncoder, fields: Sequence[str] = F.TEXT_FIELDS, clock: progress.Clock | None = None
+    ):
         super().__init__()
         unknown = sorted(set(fields) - set(F.TEXT_FIELDS))
         if unknown:
             raise ValueError(f"data.text_fields: unknown fields {unknown}; an item has {list(F.TEXT_FIELDS)}")
-        self._encoder, self._fields = encoder, tuple(fields)
+        self._encoder, self._fields, self._clock = encoder, tuple(fields), clock
 
     def expand(self, inputs):
         records = F.text_records(self._encoder.dim)
@@ -272,7 +279,7 @@ class EmbedItemText(beam.PTransform):
             | "JoinItems" >> beam.CoGroupByKey()
             | "Texts" >> beam.ParDo(_Texts(self._fields))
             | "Batch" >> beam.BatchElements(min_batch_size=LOOKUP_BATCH, max_batch_size=LOOKUP_BATCH)
-            | "Embed" >> beam.ParDo(_Embed(self._encoder, shared.Shared()))
+            | "Embed" >> beam.ParDo(_Embed(self._encoder, shared.Shared(), self._clock))
             | "Encode" >> beam.Map(lambda row: example(*row, records))
         )
 

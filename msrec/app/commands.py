@@ -83,7 +83,14 @@ def cmd_preprocess(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
     data = msrec_config.override(msrec_config.load(defaults), args.set).data
     print(f"msrec preprocess: {dataset.name} from {input_dir} -> {args.output}", flush=True)
     metadata = pipeline.run(
-        dataset, input_dir, args.output, data, beam_args, args.num_shards, args.max_bad_fraction
+        dataset,
+        input_dir,
+        args.output,
+        data,
+        beam_args,
+        args.num_shards,
+        args.max_bad_fraction,
+        show_progress=True,
     )
     progress.print_source_report(metadata["sources"])
     print(

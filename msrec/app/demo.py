@@ -54,7 +54,7 @@ def run(workdir: str, epochs: int | None = None, users_shown: int = 3) -> int:
     _done(t)
 
     t = _stage(2, "preprocess with Apache Beam (DirectRunner)")
-    metadata = pipeline.run(sources.preset("synthetic"), raw, data_dir, config.data)
+    metadata = pipeline.run(sources.preset("synthetic"), raw, data_dir, config.data, show_progress=True)
     progress.print_source_report(metadata["sources"])
     print(
         f"   {metadata['train_examples']:,} train examples, {metadata['evaluated_users']:,} evaluated users, "
