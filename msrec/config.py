@@ -95,6 +95,10 @@ class ModelConfig:
         (mixed negative sampling: in-batch negatives are popular, these are not); 0 = off.
       ranking_weight: weight of a second task that regresses log(1 + event weight) from
         the two embeddings (ratings, listen counts); 0 turns it off.
+      evidence_in_loss: weight of the item scoring graph's evidence added to every in-batch
+        logit while training (the history's EASE^R weights towards each candidate of the
+        batch), so the towers learn what the evidence misses rather than repeat it; 0 (the
+        default) trains the towers alone and adds the evidence only when ranking.
       graph_score_weight: weight of the item scoring graph's evidence added to the towers'
         score (cosine / temperature) when ranking the catalog, in evaluation and serving
         alike (``trainer/scoring.py``); 0 ranks by the towers alone, as does a model
@@ -125,6 +129,7 @@ class ModelConfig:
     num_hard_negatives: int = 0
     ranking_weight: float = 0.0
     uniform_negatives: int = 0
+    evidence_in_loss: float = 0.0
     graph_score_weight: float = 5.0
     cold_text_weight: float = 4.0
     cold_text_offset: float = -15.0

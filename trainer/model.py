@@ -70,6 +70,13 @@ class TwoTowerModel(tfrs.Model):
         self.sampling = sampling_probability(tables.item_counts) if config.logq_correction else None
         self.catalog = CatalogSample(tables.catalog) if config.uniform_negatives > 0 else None
         self.uniform_negatives = config.uniform_negatives
+        self.evidence_in_loss = 0.0
+        if config.evidence_in_loss > 0 and tables.scoring_graph is not None:
+            from trainer.scoring import Scorer  # only its evidence: the towers' vectors are not used
+
+            self.evidence_in_loss = config.evidence_in_loss
+            dummy = np.zeros((len(tables.catalog_ids), 1), np.float32)
+            self.evidence = Scorer(tables.catalog_ids, dummy, tables.scoring_graph, 1.0, 1.0)
         self.ranking_weight = config.ranking_weight
         self.temperature = config.temperature
         self.max_request_rows = config.max_request_rows
@@ -90,6 +97,25 @@ class TwoTowerModel(tfrs.Model):
     def call(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
         return self.query_tower(inputs, training=training), self.candidate_tower(inputs, training=training)
 
+    def with_evidence(
+        self, history: tf.Tensor, ids: tf.Tensor, queries: tf.Tensor, candidates: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Embeddings whose dot products are the towers' plus ``temperature * w * evidence``.
+
+        The retrieval task divides dot products by the temperature, so appending to each query
+        its row of ``temperature * w * E`` (``E[b, j]``: the evidence of query b's history for
+        in-batch candidate j) and to candidate j the j-th unit vector adds exactly ``w * E[b, j]``
+        to every logit, while logQ, accidental-hit removal and hard negatives stay the task's.
+        """
+        by_item = self.evidence.evidence(history)  # [B, catalog]
+        columns = self.evidence.position.lookup(ids)  # [B'], -1 outside the catalog
+        evidence = tf.gather(by_item, tf.maximum(columns, 0), axis=1)
+        evidence *= tf.cast(columns >= 0, evidence.dtype)[tf.newaxis, :]
+        scale = self.temperature * self.evidence_in_loss
+        queries = tf.concat([queries, scale * evidence], axis=1)
+        candidates = tf.concat([candidates, tf.eye(tf.shape(candidates)[0], dtype=candidates.dtype)], axis=1)
+        return queries, candidates
+
     def compute_loss(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         queries, candidates = self(inputs, training=training)
         # In-batch negatives over-represent popular items; the task subtracts log p (logQ)
@@ -103,16 +129,18 @@ class TwoTowerModel(tfrs.Model):
             if probability is not None:
                 uniform = tf.fill([self.uniform_negatives], self.catalog.share(self.uniform_negatives))
                 probability = tf.concat([probability, uniform], axis=0)
+        scored = (queries, candidates)
+        if self.evidence_in_loss > 0:
+            scored = self.with_evidence(inputs[F.HISTORY_ITEM_IDS], ids, queries, candidates)
         loss = self.task(
-            queries,
-            candidates,
+            *scored,
             candidate_ids=ids,
             candidate_sampling_probability=probability,
             compute_metrics=False,
             compute_batch_metrics=False,
         )
         if self.ranking_weight > 0:  # multi-task: how strongly, not only whether
-            predicted = self.rater(tf.concat([queries, candidates], axis=-1))
+            predicted = self.rater(tf.concat([queries, candidates[: tf.shape(queries)[0]]], axis=-1))
             target = tf.math.log1p(tf.maximum(inputs[F.EVENT_WEIGHT], 0.0))[:, tf.newaxis]
             loss += self.ranking_weight * self.ranking(target, predicted, compute_metrics=False)
         return loss

@@ -31,6 +31,8 @@ class Tables:
         sentence vectors ``[len(text_ids), dim]`` (``None`` without a text encoder).
       text_encoder, text_fields: the ``data.text_encoder`` that made them and the item fields
         its text joined (the export embeds new items' text the same way).
+      scoring_graph: the item scoring graph (``data.scoring_graph``), read only for a model that
+        trains with its evidence (``model.evidence_in_loss``); else None.
     """
 
     contract: tuple[F.Feature, ...]
@@ -42,6 +44,7 @@ class Tables:
     text_vectors: np.ndarray | None = None
     text_encoder: str = ""
     text_fields: tuple[str, ...] = F.TEXT_FIELDS
+    scoring_graph: dict[str, list[tuple[str, float]]] | None = None
 
     @property
     def history_length(self) -> int:
@@ -85,8 +88,8 @@ def read_users(data_dir: str, tables: Tables) -> UserRows:
     )
 
 
-def read(data_dir: str) -> Tables:
-    """The ``Tables`` of a finished preprocessing output."""
+def read(data_dir: str, with_scoring_graph: bool = False) -> Tables:
+    """The ``Tables`` of a finished preprocessing output (the scoring graph only when asked)."""
     meta = data.metadata(data_dir)
     contract = F.from_dict(meta["features"])
     sizes = meta["vocabulary_sizes"]
@@ -102,6 +105,7 @@ def read(data_dir: str) -> Tables:
         text_vectors=text_vectors,
         text_encoder=meta.get("text_embedding", {}).get("encoder", ""),
         text_fields=tuple(meta.get("data_config", {}).get("text_fields", F.TEXT_FIELDS)),
+        scoring_graph=data.scoring_graph(data_dir) if with_scoring_graph else None,
     )
 
 

@@ -60,9 +60,9 @@ def test_sampling_probability_is_the_train_share():
     np.testing.assert_allclose(got, [3 / 7, 2 / 7, 1 / 7, 1 / 7], rtol=1e-6)
 
 
-def _softmax_loss(q, c, ids, temperature, probability=None):
-    """In-batch softmax cross-entropy, summed, written out by hand."""
-    logits = q @ c.T / temperature
+def _softmax_loss(q, c, ids, temperature, probability=None, extra=None):
+    """In-batch softmax cross-entropy, summed, written out by hand (``extra`` added to the logits)."""
+    logits = q @ c.T / temperature + (0 if extra is None else extra)
     if probability is not None:
         logits = logits - np.log(probability)[None, :]
     same = (ids[:, None] == ids[None, :]) & ~np.eye(len(ids), dtype=bool)
@@ -113,6 +113,31 @@ def test_mixed_negatives_widen_the_softmax_with_catalog_items(tiny_data, batch):
     loss = float(model.compute_loss(batch))
     model.catalog = None
     assert loss > float(model.compute_loss(batch))  # more negatives, a harder softmax
+
+
+def test_evidence_in_the_loss_adds_w_times_the_historys_graph_weights_to_each_logit(tiny_data, batch):
+    cfg = config.override(config.Config(), ["model.evidence_in_loss=2.0"])
+    model = TwoTowerModel(tables.read(tiny_data, True), auto.resolve(cfg, data.metadata(tiny_data))[0].model)
+    graph = data.scoring_graph(tiny_data)
+    q, c = (t.numpy().astype(np.float64) for t in model(batch))
+    ids = [i.decode() for i in batch[F.ITEM_ID].numpy()]
+    histories = [{h.decode() for h in row if h} for row in batch[F.HISTORY_ITEM_IDS].numpy()]
+    evidence = np.array(
+        [
+            [sum(w for source, w in graph.get(item, []) if source in history) for item in ids]
+            for history in histories
+        ]
+    )
+    assert evidence.any()  # the tiny corpus's graph links some history to some candidate
+    p = model.sampling.lookup(batch[F.ITEM_ID]).numpy().astype(np.float64)
+    expected = _softmax_loss(q, c, np.array(ids), cfg.model.temperature, p, 2.0 * evidence)
+    np.testing.assert_allclose(float(model.compute_loss(batch)), expected, rtol=1e-4)
+    model.evidence_in_loss = 0.0
+    np.testing.assert_allclose(
+        float(model.compute_loss(batch)),
+        _softmax_loss(q, c, np.array(ids), cfg.model.temperature, p),
+        rtol=1e-4,
+    )
 
 
 def test_a_model_is_built_from_in_memory_tables_without_a_data_directory():
