@@ -7,7 +7,9 @@
    VALIDATION, the refit. The model has never seen the held-out items.
 3. Exports the model with the held-out items as ``--new-items`` (their title, categories and
    tags as the full preprocessing of ``--full`` shows them; the export embeds the text with the
-   model's encoder) twice: as trained, and with ``model.cold_text_weight=0`` (no text term).
+   model's encoder) three times: as trained; with the cold-text term's sentence vectors only
+   (``model.cold_text_words=false``, same weights: the pretrained encoder's share); and with
+   ``model.cold_text_weight=0`` (no text term).
 4. Asks each export's ``recommend_user`` (TF1 session loader, as TF Serving) for every user who
    met a held-out item in the full data, and ranks each such (user, item) pair in the served
    list, the user's other held-out items set aside. A content baseline with no language model
@@ -222,11 +224,17 @@ def main(argv: list[str]) -> None:
     users = sorted(met)
     data_dir = os.path.join(args.workdir, "data")
     result = {"held_out_items": len(items), "users": len(users), "rows": {}}
-    for name, cold_weight in (("msrec", None), ("msrec, no cold-text term", 0.0)):
+    variants = (
+        ("msrec", None, True),
+        ("msrec, cold-text term from sentence vectors only", None, False),
+        ("msrec, no cold-text term", 0.0, True),
+    )
+    for number, (name, cold_weight, words) in enumerate(variants):
         model, config, _ = artifacts.load(os.path.join(args.workdir, "model-seed0"))
         if cold_weight is not None:
             model.cold_text_weight = cold_weight
-        base = os.path.join(args.workdir, "export-" + ("text" if cold_weight is None else "notext"))
+        model.cold_text_words = words
+        base = os.path.join(args.workdir, f"export-{number}")
         version = export.export(model, data_dir, base, 100, new_items=new_file)
         result["rows"][name] = summarize(rank_pairs(served(version, users), met))
         if cold_weight is None:

@@ -109,6 +109,8 @@ class ModelConfig:
         its text's cosine to the user's history stands above the user's typical item, in
         standard deviations (``trainer/scoring.py``). Needs the ``text`` source; 0 turns it
         off. ``msrec benchmark`` chooses both on VALIDATION with the graph weight.
+      cold_text_words: whether the cold-text term also compares content words (TF-IDF of
+        categories, tags and title words) besides the sentence vectors.
       max_request_rows: the most rows (users, queries, examples) one request to an exported
         signature may hold; a larger one gets INVALID_ARGUMENT naming the limit. It bounds a
         request's memory: the scores of a request are ``rows x catalog`` floats.
@@ -133,6 +135,7 @@ class ModelConfig:
     graph_score_weight: float = 5.0
     cold_text_weight: float = 4.0
     cold_text_offset: float = -15.0
+    cold_text_words: bool = True
     max_request_rows: int = 1024
 
 

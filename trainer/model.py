@@ -84,6 +84,7 @@ class TwoTowerModel(tfrs.Model):
         self.graph_score_weight = config.graph_score_weight if "item_graph" in config.sources else 0.0
         self.cold_text_weight = config.cold_text_weight if "text" in config.sources else 0.0
         self.cold_text_offset = config.cold_text_offset
+        self.cold_text_words = config.cold_text_words
         # Whether VALIDATION interactions were trained on (decides which items are cold); the
         # builder that knows the training config sets it.
         self.trained_on_validation = True

@@ -256,6 +256,8 @@ def cold_text(
         trained.update(catalog.decode(targets[F.ITEM_ID]))
     cold = np.array([item not in trained for item in item_ids])
     names = [n for n in (F.ITEM_CATEGORIES, F.ITEM_TAGS, F.ITEM_TITLE_TOKENS) if n in tables.catalog]
+    if not getattr(model, "cold_text_words", True):
+        names = []
     features = {n: tables.catalog[n] for n in names}
     if extra is not None:
         vectors[len(item_ids) - len(extra[0]) :] = extra[0]
