@@ -150,3 +150,10 @@ def _show_new_item(client: Any, tastes: dict[str, Any], fan: str, item_id: str) 
         f"   {item_id} is returned to {hits} of the {len(alike)} users whose favourite topic is {genre}, "
         f"and to {others} of the other {len(users) - len(alike)}"
     )
+    if returned:  # where it ranks best: the new item in a served top 10
+        user = min(returned, key=lambda u: (returned[u][0], u))
+        place, length = returned[user]
+        print(
+            f"   highest: number {place} of {length} for {user} (favourite topic {tastes[user].name});"
+            f" msrec recommend --user_id {user} lists it"
+        )
