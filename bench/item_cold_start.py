@@ -8,7 +8,8 @@
 3. Exports the model with the held-out items as ``--new-items`` (their title, categories and
    tags as the full preprocessing of ``--full`` shows them; the export embeds the text with the
    model's encoder) three times: as trained; with the cold-text term's sentence vectors only
-   (``model.cold_text_words=false``, same weights: the pretrained encoder's share); and with
+   (``model.cold_text_words=false``, its weights chosen on VALIDATION: the pretrained encoder's
+   share); and with
    ``model.cold_text_weight=0`` (no text term).
 4. Asks each export's ``recommend_user`` (TF1 session loader, as TF Serving) for every user who
    met a held-out item in the full data, and ranks each such (user, item) pair in the served
@@ -218,7 +219,7 @@ def main(argv: list[str]) -> None:
         command = [sys.executable, "-m", "msrec.app.cli", "benchmark", "--dataset", args.dataset]
         command += ["--input", raw, "--workdir", args.workdir, "--seeds", "1", "--output", bench]
         subprocess.run(command, check=True, cwd=REPO)
-    from trainer import artifacts, export
+    from trainer import artifacts, export, mix
 
     met = pairs(args.full, items)
     users = sorted(met)
@@ -234,6 +235,13 @@ def main(argv: list[str]) -> None:
         if cold_weight is not None:
             model.cold_text_weight = cold_weight
         model.cold_text_words = words
+        if not words:  # its own weights, chosen on VALIDATION as the benchmark chose the shipped ones
+            validation = artifacts.load(os.path.join(args.workdir, "model-validation"))[0]
+            validation.cold_text_words = False
+            chosen, _ = mix.choose(validation, data_dir)
+            for key, value in chosen.items():
+                setattr(model, key, value)
+            result["sentence_only_mix"] = chosen
         base = os.path.join(args.workdir, f"export-{number}")
         version = export.export(model, data_dir, base, 100, new_items=new_file)
         result["rows"][name] = summarize(rank_pairs(served(version, users), met))
