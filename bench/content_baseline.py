@@ -67,26 +67,34 @@ def trained_items(data_dir: str) -> set[str]:
     return {i for i, c in zip(ids, counts, strict=False) if i and c and int(c) > 0}
 
 
-def evaluate(data_dir: str) -> dict:
+def vectorize(documents: list[str]):
+    """TF-IDF rows (scikit-learn; word unigrams and bigrams, sublinear tf), one per document."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1).fit_transform(documents)
+
+
+def nearest(vectors, histories: list[list[int]]) -> np.ndarray:
+    """``[len(histories), items]``: each item's cosine-like score to the mean row of each history."""
+    empty = np.zeros((1, vectors.shape[1]))
+    profile = np.vstack([np.asarray(vectors[h].mean(axis=0)) if h else empty for h in histories])
+    return np.asarray(vectors @ profile.T).T
+
+
+def evaluate(data_dir: str) -> dict:
     by_item = texts(data_dir)
     if not by_item:
         raise SystemExit(f"{data_dir} has no item_text/ records: preprocess with a text encoder")
     catalog = sorted(by_item)
     position = {item: i for i, item in enumerate(catalog)}
-    vectors = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1).fit_transform(
-        [by_item[i] for i in catalog]
-    )
+    vectors = vectorize([by_item[i] for i in catalog])
     targets, seen = held_out(data_dir)
     known_anywhere = {i for s in seen for i in s} | trained_items(data_dir)
     ranks, cold = [], []
     for start in range(0, len(targets), 256):
         rows = range(start, min(start + 256, len(targets)))
         history = [[position[i] for i in seen[r] if i in position] for r in rows]
-        empty = np.zeros((1, vectors.shape[1]))
-        profile = np.vstack([np.asarray(vectors[h].mean(axis=0)) if h else empty for h in history])
-        scores = np.asarray(vectors @ profile.T).T
+        scores = nearest(vectors, history)
         ranks.append(metrics.ranks(scores, np.array([position[targets[r]] for r in rows]), history))
         cold += [targets[r] not in known_anywhere for r in rows]
     ranks = np.concatenate(ranks)

@@ -152,8 +152,7 @@ def served(version: str, users: list[str]) -> dict[str, list[str]]:
 
 def tfidf_lists(data_dir: str, added: list[dict], users: list[str], k: int = 100) -> dict[str, list[str]]:
     """TF-IDF of the same text, nearest to each user's known items, over catalogue + new items."""
-    from content_baseline import texts
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    from content_baseline import nearest, texts, vectorize
 
     from trainer import tables
 
@@ -162,9 +161,7 @@ def tfidf_lists(data_dir: str, added: list[dict], users: list[str], k: int = 100
         by_item[row["item_id"]] = F.item_text(row)
     catalog = sorted(by_item)
     position = {item: i for i, item in enumerate(catalog)}
-    vectors = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit_transform(
-        [by_item[i] for i in catalog]
-    )
+    vectors = vectorize([by_item[i] for i in catalog])
     model_tables = tables.read(data_dir)
     rows = tables.read_users(data_dir, model_tables)
     known = {
@@ -177,7 +174,7 @@ def tfidf_lists(data_dir: str, added: list[dict], users: list[str], k: int = 100
         if not history:
             out[user] = []
             continue
-        scores = np.asarray(vectors @ np.asarray(vectors[history].mean(axis=0)).T).ravel()
+        scores = nearest(vectors, [history])[0]
         scores[history] = -np.inf
         top = np.argsort(-scores, kind="stable")[:k]
         out[user] = [catalog[i] for i in top]

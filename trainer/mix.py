@@ -35,12 +35,20 @@ COLD = ((0.0, 0.0),) + tuple((c, b) for c in (2.0, 4.0, 6.0) for b in (-5.0, -10
 KEYS = ("graph_score_weight", "cold_text_weight", "cold_text_offset")
 
 
-def parts(model: tf.keras.Model, data_dir: str, split: str = "validation", batch_size: int = 512):
+def parts(
+    model: tf.keras.Model,
+    data_dir: str,
+    split: str = "validation",
+    batch_size: int = 512,
+    cold: scoring.ColdText | None = None,
+):
     """Yields ``(towers [B, N], evidence [B, N], cold_z [B, C] or None, targets [B], excluded)``
-    per batch of ``split``; the ``C`` columns are the cold items (``scoring.cold_text``'s positions)."""
+    per batch of ``split``; the ``C`` columns are ``cold.positions`` (default: the model's
+    ``scoring.cold_text`` with weight 1 and offset 0)."""
     tables = model.tables
     vectors = catalog.embed(model.candidate_tower, tables.catalog)
-    cold = scoring.cold_text(model, data_dir, tables.catalog_ids, 1.0, 0.0)
+    if cold is None:
+        cold = scoring.cold_text(model, data_dir, tables.catalog_ids, 1.0, 0.0)
     graph = data.scoring_graph(data_dir)
     scorer = Scorer(tables.catalog_ids, vectors, graph, model.temperature, 1.0, cold)
     position = {item: i for i, item in enumerate(tables.catalog_ids)}
@@ -84,7 +92,7 @@ def choose(
     positions = cold.positions if cold is not None and cold.active else None
     settings = [(w, c) for w in weights for c in (colds if positions is not None else colds[:1])]
     ranks: dict[tuple, list[np.ndarray]] = {s: [] for s in settings}
-    for towers, evidence, cold_z, targets, excluded in parts(model, data_dir):
+    for towers, evidence, cold_z, targets, excluded in parts(model, data_dir, cold=cold):
         for weight, text in settings:
             scores = mixed(towers, evidence, weight, cold_z, positions, text)
             ranks[weight, text].append(metrics.ranks(scores, targets, excluded))
