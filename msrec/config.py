@@ -108,7 +108,10 @@ class ModelConfig:
         ``--new-items``) gets ``cold_text_weight * z + cold_text_offset``, ``z`` being how far
         its text's cosine to the user's history stands above the user's typical item, in
         standard deviations (``trainer/scoring.py``). Needs the ``text`` source; 0 turns it
-        off. ``msrec benchmark`` chooses both on VALIDATION with the graph weight.
+        off. ``msrec benchmark`` chooses both on VALIDATION with the graph weight; the
+        defaults (2, -5) are the setting with the least regret on the three VALIDATION mix
+        tables measured (``docs/tuning.md``) and the gentlest, so the term's size depends
+        least on the scale of the warm items' scores.
       cold_text_words: whether the cold-text term also compares content words (TF-IDF of
         categories, tags and title words) besides the sentence vectors.
       max_request_rows: the most rows (users, queries, examples) one request to an exported
@@ -133,8 +136,8 @@ class ModelConfig:
     uniform_negatives: int = 0
     evidence_in_loss: float = 0.0
     graph_score_weight: float = 5.0
-    cold_text_weight: float = 4.0
-    cold_text_offset: float = -15.0
+    cold_text_weight: float = 2.0
+    cold_text_offset: float = -5.0
     cold_text_words: bool = True
     max_request_rows: int = 1024
 

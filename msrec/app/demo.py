@@ -145,10 +145,13 @@ def _show_new_item(client: Any, tastes: dict[str, Any], fan: str, item_id: str) 
     alike = [u for u in users if tastes[u].cluster == topic.cluster]
     hits = sum(u in returned for u in alike)
     others = len(returned) - hits
+    top = sum(returned[u][0] <= 10 for u in returned if u in alike)
+    top_others = sum(returned[u][0] <= 10 for u in returned) - top
     genre = topic.name.split(" / ")[0]
     print(
-        f"   {item_id} is returned to {hits} of the {len(alike)} users whose favourite topic is {genre}, "
-        f"and to {others} of the other {len(users) - len(alike)}"
+        f"   {item_id} is returned to {hits} of the {len(alike)} users whose favourite topic is {genre} "
+        f"({top} in their top 10), and to {others} of the other {len(users) - len(alike)} "
+        f"({top_others} in their top 10)"
     )
     if returned:  # where it ranks best: the new item in a served top 10
         user = min(returned, key=lambda u: (returned[u][0], u))
