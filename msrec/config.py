@@ -39,7 +39,7 @@ class DataConfig:
       regression_neighbors: how many sources each item keeps in that graph.
       regression_memory_gib: the memory the regression may take on its one worker: it covers
         the most frequent TRAIN items that fit (a dense float32 square matrix of them is
-        inverted, about 12 bytes per cell at peak: 4 GiB covers 18,918 items); rarer items
+        inverted in place, 4 bytes per cell: 4 GiB covers 32,768 items); rarer items
         are ranked by the towers alone. Time grows with the cube of the items, memory with
         the square (``bench/regression.py``); the run's metadata states the cap it used.
       regression_max_items: an extra fixed cap on the covered items; 0 (default): the budget

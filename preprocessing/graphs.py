@@ -26,6 +26,7 @@ from typing import Iterable, Iterator, Sequence
 
 import apache_beam as beam
 import numpy as np
+from scipy.linalg import lapack  # in-place LU inverse: numpy's inv holds four n x n arrays at once
 
 from preprocessing import progress, vocab
 
@@ -62,13 +63,31 @@ def head(item_counts: Iterable[tuple[str, int]], limit: int) -> list[str]:
     return [item for item, _ in vocab.ordered(item_counts)[:limit]]
 
 
-BYTES_PER_CELL = 12  # float32 Gram matrix, LAPACK's copy of it and the inverse: 3 x 4 bytes per cell
+BYTES_PER_CELL = 4  # one float32 n x n matrix: the Gram matrix, inverted in place (``invert_in_place``)
 
 
 def budget_items(memory_gib: float, max_items: int = 0) -> int:
     """How many items the regression may cover within ``memory_gib`` (and ``max_items`` if set)."""
     by_memory = int(math.isqrt(int(memory_gib * 2**30) // BYTES_PER_CELL))
     return min(by_memory, max_items) if max_items > 0 else by_memory
+
+
+def invert_in_place(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of a symmetric float32 ``matrix``, computed in the matrix's own memory.
+
+    LAPACK's LU factorisation and inverse (``sgetrf``, ``sgetri``) overwrite their input, so
+    the regression needs one ``n x n`` array (plus an ``n x 64`` workspace) where
+    ``np.linalg.inv`` holds the input, its own copy, an identity and the output.
+    The transpose is the same symmetric matrix in the Fortran order LAPACK writes into.
+    """
+    lu, pivots, info = lapack.sgetrf(matrix.T, overwrite_a=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"LU factorisation failed (sgetrf info {info})")
+    work, _ = lapack.sgetri_lwork(len(matrix))
+    inverse, info = lapack.sgetri(lu, pivots, lwork=int(work), overwrite_lu=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"inversion failed (sgetri info {info})")
+    return inverse.T
 
 
 def regression(
@@ -102,7 +121,7 @@ def regression(
         rows = np.asarray(rows, np.int64)
         gram[np.ix_(rows, rows)] += 1.0
     gram[np.diag_indices(n)] += l2
-    weights = np.linalg.inv(gram)  # the precision matrix P
+    weights = invert_in_place(gram)  # the precision matrix P, in gram's memory
     del gram
     weights /= -np.diag(weights).copy()  # column j: B[:, j] = -P[:, j] / P[j, j]
     np.fill_diagonal(weights, 0.0)

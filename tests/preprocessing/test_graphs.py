@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from preprocessing import graphs
@@ -29,8 +30,19 @@ def test_head_is_the_most_frequent_items_ties_by_id():
 
 
 def test_the_covered_items_follow_the_memory_budget_and_an_optional_fixed_cap():
-    # 12 bytes per cell: 4 GiB holds an 18,918-item square, 1 GiB a 9,459-item one.
-    assert graphs.budget_items(4.0) == 18918
-    assert graphs.budget_items(1.0) == 9459
+    # 4 bytes per cell (one float32 square, inverted in place): 4 GiB holds 32,768 items, 1 GiB 16,384.
+    assert graphs.budget_items(4.0) == 32768
+    assert graphs.budget_items(1.0) == 16384
     assert graphs.budget_items(4.0, max_items=2000) == 2000
     assert graphs.budget_items(0.001, max_items=2000) < 2000  # the budget wins when smaller
+
+
+def test_the_inverse_is_numpys_and_overwrites_the_matrix_it_inverts():
+    rng = np.random.default_rng(0)
+    x = (rng.random((40, 12)) < 0.3).astype(np.float32)
+    gram = x.T @ x + 5.0 * np.eye(12, dtype=np.float32)
+    expected = np.linalg.inv(gram.astype(np.float64))
+    inverse = graphs.invert_in_place(gram)
+    assert np.shares_memory(inverse, gram)  # no second n x n array
+    np.testing.assert_allclose(inverse, expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(inverse @ (x.T @ x + 5.0 * np.eye(12)), np.eye(12), atol=1e-4)
