@@ -57,9 +57,17 @@ class ItemText(tf.keras.layers.Layer):
         self.rows = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(tf.constant(item_ids, tf.string), tf.constant(rows)), 0
         )
-        padded = np.concatenate([np.zeros((1, vectors.shape[1]), np.float32), vectors.astype(np.float32)])
-        self.vectors = tf.Variable(padded, trainable=False, name="item_text_vectors")
+        self.padded = np.concatenate([np.zeros((1, vectors.shape[1]), np.float32), vectors.astype(np.float32)])
+        self.vectors = tf.Variable(self.padded, trainable=False, name="item_text_vectors")
         self.projection = tf.keras.layers.Dense(dim, name="text_projection")
+
+    def reset_vectors(self) -> None:
+        """Puts back the vectors this layer was built with, in the order its id table maps to.
+
+        They are data, not weights: a checkpoint holds them in the order of the data directory
+        the model was trained on, which a rerun of preprocessing (shards, workers) may change.
+        """
+        self.vectors.assign(self.padded)
 
     def vector_of(self, item_ids: tf.Tensor) -> tf.Tensor:
         """The stored vector of each id; zeros for an item whose text was not embedded."""

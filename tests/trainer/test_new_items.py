@@ -79,3 +79,26 @@ def test_a_new_item_that_reads_like_the_users_history_is_ranked_above_one_that_d
     assert met & set(with_text)
     for item in met & set(with_text):  # items someone met: the term leaves them alone
         assert with_text[item] == pytest.approx(without[item], abs=1e-5)
+
+
+def test_a_model_loaded_on_a_rerun_whose_item_text_comes_in_another_order_keeps_each_items_vector(
+    trained, tiny_data, tmp_path
+):
+    import glob
+    import shutil
+
+    from msrec import paths
+
+    _, root = trained
+    rerun = tmp_path / "rerun"
+    shutil.copytree(tiny_data, rerun)
+    (shard,) = glob.glob(str(rerun / paths.ITEM_TEXT / "*.tfrecord.gz"))
+    records = [r.numpy() for r in tf.data.TFRecordDataset(shard, "GZIP")]
+    with tf.io.TFRecordWriter(shard, "GZIP") as writer:
+        for record in reversed(records):  # what another shard or worker order gives
+            writer.write(record)
+    model = load(str(root / "model"), str(rerun))[0]
+    ids, vectors = model.tables.text_ids, model.tables.text_vectors
+    assert ids[0] == load(str(root / "model"))[0].tables.text_ids[-1]  # the order did change
+    stored = model.candidate_tower.text.vector_of(tf.constant(ids)).numpy()
+    np.testing.assert_array_equal(stored, vectors)
