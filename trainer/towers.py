@@ -57,7 +57,8 @@ class ItemText(tf.keras.layers.Layer):
         self.rows = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(tf.constant(item_ids, tf.string), tf.constant(rows)), 0
         )
-        self.padded = np.concatenate([np.zeros((1, vectors.shape[1]), np.float32), vectors.astype(np.float32)])
+        empty = np.zeros((1, vectors.shape[1]), np.float32)
+        self.padded = np.concatenate([empty, vectors.astype(np.float32)])
         self.vectors = tf.Variable(self.padded, trainable=False, name="item_text_vectors")
         self.projection = tf.keras.layers.Dense(dim, name="text_projection")
 
