@@ -224,6 +224,10 @@ items = max(600, interactions / 50), seed 0; generation is not timed.
 - Runs are stopped after {timeout:g} min or above {limit} GiB of tree memory; a stopped row says which
   outputs the pipeline had finished and which it was still writing.
 - Growth exponent (d log seconds / d log interactions between consecutive sizes; 1.0 is linear): {exponents}.
+- The pipeline runs with `data.text_encoder=none` (the encoder's throughput is in "Text encoder") and
+  with the item scoring graph: EASE^R over the most frequent TRAIN items within `data.regression_memory_gib`
+  (4 GiB: up to 32,768; these catalogs have 2,000, 20,000 and 200,000 items), in the process's time and
+  memory; the pandas reference does not fit it.
 - Not in the reference: the duplicate check (a `GroupByKey` on every row's text), the content and profile
   vocabularies and the per-example item-content lookup (tables of at most items / users rows); it writes
   snappy parquet with dictionary-encoded ids where the pipeline writes GZIP tf.Examples. Test-split
