@@ -321,10 +321,12 @@ def _write_vocab(out_dir: str, name: str, ids, counts, with_counts: bool = False
 def reference(raw_dir: str, out_dir: str, chunk: int = 100_000) -> None:
     import pyarrow as pa
 
+    from msrec import auto
     from msrec import features as F
     from msrec.config import DataConfig
 
-    data, started = DataConfig(), time.perf_counter()
+    # The synthetic interactions are timed: the window the pipeline resolves for them.
+    data, started = auto.resolve_data(DataConfig(), timed=True)[0], time.perf_counter()
     os.makedirs(os.path.join(out_dir, "vocab"), exist_ok=True)
     t, edges = _timelines(raw_dir)
     u, part = t["u"], t["part"]
