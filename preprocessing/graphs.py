@@ -80,6 +80,8 @@ def invert_in_place(matrix: np.ndarray) -> np.ndarray:
     ``np.linalg.inv`` holds the input, its own copy, an identity and the output.
     The transpose is the same symmetric matrix in the Fortran order LAPACK writes into.
     """
+    if len(matrix) == 0:  # no covered items (LAPACK refuses an empty matrix)
+        return matrix
     lu, pivots, info = lapack.sgetrf(matrix.T, overwrite_a=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"LU factorisation failed (sgetrf info {info})")

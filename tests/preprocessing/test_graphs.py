@@ -46,3 +46,8 @@ def test_the_inverse_is_numpys_and_overwrites_the_matrix_it_inverts():
     assert np.shares_memory(inverse, gram)  # no second n x n array
     np.testing.assert_allclose(inverse, expected, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(inverse @ (x.T @ x + 5.0 * np.eye(12)), np.eye(12), atol=1e-4)
+
+
+def test_no_covered_items_give_no_scoring_edges():
+    assert graphs.invert_in_place(np.zeros((0, 0), np.float32)).shape == (0, 0)
+    assert list(graphs.regression([np.array([], np.int32)], [], 50.0, 10)) == []
