@@ -51,5 +51,6 @@ def load(model_dir: str, data_dir: str | None = None) -> tuple[TwoTowerModel, ms
     model = build(data_dir, config)
     model.load_weights(paths.join(paths.checkpoints(model_dir), WEIGHTS)).expect_partial()
     if model.candidate_tower.text is not None:
-        model.candidate_tower.text.reset_vectors()  # this data directory's order, not the checkpoint's
+        # this data directory's order, not the checkpoint's
+        model.candidate_tower.text.reset_vectors(model.tables.text_vectors)
     return model, config, data_dir

@@ -57,18 +57,16 @@ class ItemText(tf.keras.layers.Layer):
         self.rows = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(tf.constant(item_ids, tf.string), tf.constant(rows)), 0
         )
-        empty = np.zeros((1, vectors.shape[1]), np.float32)
-        self.padded = np.concatenate([empty, vectors.astype(np.float32)])
-        self.vectors = tf.Variable(self.padded, trainable=False, name="item_text_vectors")
+        self.vectors = tf.Variable(_padded(vectors), trainable=False, name="item_text_vectors")
         self.projection = tf.keras.layers.Dense(dim, name="text_projection")
 
-    def reset_vectors(self) -> None:
-        """Puts back the vectors this layer was built with, in the order its id table maps to.
+    def reset_vectors(self, vectors: np.ndarray) -> None:
+        """Puts back ``vectors`` (the ones this layer was built with, in its id table's order).
 
         They are data, not weights: a checkpoint holds them in the order of the data directory
         the model was trained on, which a rerun of preprocessing (shards, workers) may change.
         """
-        self.vectors.assign(self.padded)
+        self.vectors.assign(_padded(vectors))
 
     def vector_of(self, item_ids: tf.Tensor) -> tf.Tensor:
         """The stored vector of each id; zeros for an item whose text was not embedded."""
@@ -76,6 +74,11 @@ class ItemText(tf.keras.layers.Layer):
 
     def call(self, item_ids: tf.Tensor, vectors: tf.Tensor | None = None) -> tf.Tensor:
         return self.projection(self.vector_of(item_ids) if vectors is None else vectors)
+
+
+def _padded(vectors: np.ndarray) -> np.ndarray:
+    """Row 0 (unknown ids) zeros, then ``vectors``."""
+    return np.concatenate([np.zeros((1, vectors.shape[1]), np.float32), vectors.astype(np.float32)])
 
 
 def _mlp(hidden: tuple[int, ...], out_dim: int, name: str) -> tf.keras.Sequential:
