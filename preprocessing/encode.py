@@ -43,6 +43,17 @@ def with_content(
     return out
 
 
+class _Encode(beam.DoFn):
+    def __init__(self, features: tuple[F.Feature, ...]):
+        self._features = features
+
+    def setup(self):
+        self._write = F.ExampleWriter(self._features)  # per worker: it keeps each id's encoding
+
+    def process(self, values, items, users, neighbors):
+        yield self._write(with_content(values, items, users, neighbors))
+
+
 class EncodeExamples(beam.PTransform):
     """Value dicts -> serialized tf.Example bytes, with content and item neighbours joined in."""
 
@@ -51,13 +62,8 @@ class EncodeExamples(beam.PTransform):
         self._features, self._items, self._users, self._neighbors = features, items, users, neighbors
 
     def expand(self, values):
-        feats = self._features
-
-        def encode(v, items, users, neighbors):
-            return F.encode_example(with_content(v, items, users, neighbors), feats).SerializeToString()
-
-        return values | "Encode" >> beam.Map(
-            encode,
+        return values | "Encode" >> beam.ParDo(
+            _Encode(self._features),
             items=beam.pvalue.AsDict(self._items),
             users=beam.pvalue.AsDict(self._users),
             neighbors=beam.pvalue.AsDict(self._neighbors),

@@ -72,23 +72,33 @@ def budget_items(memory_gib: float, max_items: int = 0) -> int:
     return min(by_memory, max_items) if max_items > 0 else by_memory
 
 
-def invert_in_place(matrix: np.ndarray) -> np.ndarray:
-    """The inverse of a symmetric float32 ``matrix``, computed in the matrix's own memory.
+def invert_in_place(matrix: np.ndarray, block: int = 1024) -> np.ndarray:
+    """The inverse of a symmetric positive definite float32 ``matrix``, computed in its own memory.
 
-    LAPACK's LU factorisation and inverse (``sgetrf``, ``sgetri``) overwrite their input, so
-    the regression needs one ``n x n`` array (plus an ``n x 64`` workspace) where
-    ``np.linalg.inv`` holds the input, its own copy, an identity and the output.
+    LAPACK's Cholesky factorisation and inverse (``spotrf``, ``spotri``) overwrite their input, so
+    the regression needs one ``n x n`` array where ``np.linalg.inv`` holds the input, its own copy,
+    an identity and the output; and they take half the arithmetic of an LU inverse. A Gram matrix
+    plus a positive ridge is positive definite. ``spotri`` fills one triangle; the other is copied
+    over ``block`` rows at a time, so no index array of the whole matrix is ever built.
     The transpose is the same symmetric matrix in the Fortran order LAPACK writes into.
     """
     if len(matrix) == 0:  # no covered items (LAPACK refuses an empty matrix)
         return matrix
-    lu, pivots, info = lapack.sgetrf(matrix.T, overwrite_a=True)
+    factor, info = lapack.spotrf(matrix.T, lower=0, clean=0, overwrite_a=1)
     if info != 0:
-        raise np.linalg.LinAlgError(f"LU factorisation failed (sgetrf info {info})")
-    work, _ = lapack.sgetri_lwork(len(matrix))
-    inverse, info = lapack.sgetri(lu, pivots, lwork=int(work), overwrite_lu=True)
+        raise np.linalg.LinAlgError(
+            f"Cholesky factorisation failed (spotrf info {info}): not positive definite"
+        )
+    inverse, info = lapack.spotri(factor, lower=0, overwrite_c=1)
     if info != 0:
-        raise np.linalg.LinAlgError(f"inversion failed (sgetri info {info})")
+        raise np.linalg.LinAlgError(f"inversion failed (spotri info {info})")
+    n = len(inverse)
+    for start in range(0, n, block):
+        end = min(n, start + block)
+        inverse[start:end, :start] = inverse[:start, start:end].T
+        square = inverse[start:end, start:end]
+        below = np.tril_indices(end - start, -1)
+        square[below] = square.T[below]
     return inverse.T
 
 
@@ -160,7 +170,7 @@ class BuildScoringGraph(beam.PTransform):
             timelines
             | "ItemSets"
             >> beam.Map(
-                lambda t, at: np.array(sorted({at[it.item] for it in t.train if it.item in at}), np.int32),
+                lambda t, at: np.array(sorted({at[item] for item in t.train_items if item in at}), np.int32),
                 at=beam.pvalue.AsSingleton(index),
             )
             | "AllSets" >> beam.combiners.ToList()
@@ -202,7 +212,7 @@ class BuildItemGraph(beam.PTransform):
         window, k = self._window, self._k
         return (
             timelines
-            | "Windows" >> beam.FlatMap(lambda t: window_counts([it.item for it in t.train], window))
+            | "Windows" >> beam.FlatMap(lambda t: window_counts(t.train_items, window))
             | "SumWindows" >> beam.CombinePerKey(MergeCounts())
             | "Cosine"
             >> beam.Map(
@@ -221,7 +231,7 @@ class BuildSocialGraph(beam.PTransform):
     def expand(self, inputs):
         edges, timelines = inputs["edges"], inputs["timelines"]
         k = self._k
-        items = timelines | "TrainSets" >> beam.Map(lambda t: (t.user, frozenset(it.item for it in t.train)))
+        items = timelines | "TrainSets" >> beam.Map(lambda t: (t.user, frozenset(t.train_items)))
         pairs = (
             edges
             | "BothWays" >> beam.FlatMap(lambda e: [(e.user, e.friend), (e.friend, e.user)])

@@ -44,6 +44,8 @@ def _keyed(read: dict, kind: str, key: str, pipeline: beam.Pipeline):
 
 
 def _write_records(pcoll, output_dir: str, name: str, shards: int) -> None:
+    """``shards`` 0: the runner decides and each bundle streams to its file; a fixed count first
+    shuffles every record to its shard, which holds a whole output in memory on the DirectRunner."""
     pcoll | f"Write_{name}" >> beam.io.WriteToTFRecord(
         paths.records_prefix(output_dir, name), file_name_suffix=paths.TFRECORD_SUFFIX, num_shards=shards
     )
@@ -90,7 +92,7 @@ def _friends(read: dict, timelines, p: beam.Pipeline, k: int):
 def _statistics(timelines, item_counts, friends, neighbors, scoring):
     return [
         timelines
-        | "UserLengths" >> beam.Map(lambda t: len(t.train))
+        | "UserLengths" >> beam.Map(lambda t: len(t.train_items))
         | "TrainPerUser" >> stats.Distribution("train_interactions_per_user"),
         item_counts
         | "ItemPop" >> beam.Map(lambda kv: kv[1])
@@ -131,7 +133,7 @@ def build(
     timelines = read["interactions"][VALID] | "Split" >> split.SplitByUser()
     item_counts = (
         timelines
-        | "TrainItems" >> beam.FlatMap(lambda t: [(it.item, 1) for it in t.train])
+        | "TrainItems" >> beam.FlatMap(lambda t: [(item, 1) for item in t.train_items])
         | "ItemCounts" >> beam.CombinePerKey(sum)
     )
     neighbors = timelines | "ItemGraph" >> graphs.BuildItemGraph(
@@ -173,11 +175,7 @@ def build(
         paths.USERS,
         shards,
     )
-    catalog = (
-        timelines
-        | "CatalogItems" >> beam.FlatMap(lambda t: [it.item for it in t.known + (t.test,) if it])
-        | "Distinct" >> beam.Distinct()
-    )
+    catalog = timelines | "CatalogItems" >> beam.FlatMap(lambda t: t.items) | "Distinct" >> beam.Distinct()
     candidates = catalog | "CandidateValues" >> beam.Map(lambda i: {F.ITEM_ID: i})
     _write_records(
         candidates | "EncodeCandidates" >> encoder(F.select(contract, F.CANDIDATE)),
@@ -196,7 +194,10 @@ def build(
         _count(catalog, "catalog_items"),
         _count(timelines, "users"),
         _count(tests, "evaluated_users"),
-        _count(timelines | "TrainCount" >> beam.FlatMap(lambda t: t.train), "train_interactions"),
+        timelines
+        | "TrainLengths" >> beam.Map(lambda t: len(t.train_items))
+        | "TrainCount" >> beam.CombineGlobally(sum)
+        | "NameTrainCount" >> beam.Map(lambda n: ("train_interactions", n)),
         tests
         | "TestLines" >> beam.Map(split.fingerprint_line)
         | "AllLines" >> beam.combiners.ToList()
@@ -244,7 +245,7 @@ def run(
     output_dir: str,
     data: msrec_config.DataConfig,
     pipeline_args: Sequence[str] = (),
-    shards: int = 2,
+    shards: int = 0,
     max_bad_fraction: float = 1.0,
     show_progress: bool = False,
 ) -> dict[str, Any]:

@@ -54,11 +54,21 @@ def examples(
         yield split, values
 
 
+def _history(train: Sequence[Interaction], position: int, length: int, mode: str) -> Sequence[Interaction]:
+    """The last ``length`` events of the target's history (sliced so, since users can have thousands)."""
+    if mode == "prefix":
+        return train[max(0, position - length) : position]
+    after = train[max(position + 1, len(train) - length) :] if length else ()
+    return train[max(0, position - (length - len(after))) : position] + after
+
+
 def _examples(timeline: Timeline, history_length: int, mode: str) -> Iterator[tuple[str, dict[str, Any]]]:
     train = timeline.train
     for position, target in enumerate(train):
-        history = train[:position] if mode == "prefix" else train[:position] + train[position + 1 :]
-        yield "train", _example(timeline.user, history, target, history_length)
+        yield (
+            "train",
+            _example(timeline.user, _history(train, position, history_length, mode), target, history_length),
+        )
     seen = [it.item for it in train]
     if timeline.validation is not None:
         values = _example(timeline.user, train, timeline.validation, history_length)

@@ -25,10 +25,11 @@ from apache_beam.io.filesystems import FileSystems
 
 from msrec import source_config as sources_config
 from msrec.source_config import SourceSpec, resolve
-from preprocessing import lines, progress, records
+from preprocessing import batches, lines, progress, records
 from preprocessing.errors import EmptySourceError, MissingSourceError
 
 VALID, DEAD = "valid", "dead"
+BATCHED = ("interactions",)  # sources carried as columnar ``batches.Batch`` es rather than one Row each
 NAMESPACE = "msrec.preprocess"
 RAW_CHARS = 4096  # of a bad row's text kept in its dead letter (its length is kept whole)
 DETAIL_CHARS = 512
@@ -95,6 +96,22 @@ class ParseFile(beam.DoFn):
         self._read = beam.metrics.Metrics.counter(NAMESPACE, f"{kind}.read")
 
     def process(self, readable: fileio.ReadableFile) -> Iterator[Any]:
+        if self._kind not in BATCHED:
+            yield from self._rows(readable)
+            return
+        gathered = []
+        for out in self._rows(readable):
+            if isinstance(out, Row):
+                gathered.append(out)
+                if len(gathered) == batches.BATCH_ROWS:
+                    yield batches.Batch.from_rows(gathered)
+                    gathered = []
+            else:
+                yield out
+        if gathered:
+            yield batches.Batch.from_rows(gathered)
+
+    def _rows(self, readable: fileio.ReadableFile) -> Iterator[Any]:
         if self._spec.format == "parquet":
             yield from self._parquet(readable)
             return
@@ -236,6 +253,11 @@ class CheckReferences(beam.PTransform):
         return {VALID: rows, DEAD: dead | "AllDead" >> beam.Flatten(pipeline=rows.pipeline)}
 
 
+def _valid_batch(kind: str, rows: batches.Batch) -> batches.Batch:
+    beam.metrics.Metrics.counter(NAMESPACE, f"{kind}.valid").inc(len(rows))
+    return rows
+
+
 def _valid(kind: str, row: Row) -> Any:
     beam.metrics.Metrics.counter(NAMESPACE, f"{kind}.valid").inc()
     return row.record
@@ -243,6 +265,8 @@ def _valid(kind: str, row: Row) -> Any:
 
 class ReadSource(beam.PTransform):
     """``PBegin -> {valid: Rows, dead: dead-letter dicts}``: parsed and de-duplicated.
+
+    A ``BATCHED`` source's valid output holds ``batches.Batch`` es of rows instead.
 
     ``check_sources`` runs the reference checks and turns the rows into records.
     """
@@ -252,6 +276,7 @@ class ReadSource(beam.PTransform):
         self._kind, self._spec, self._input_dir, self._clock = kind, spec, input_dir, clock
 
     def expand(self, pbegin):
+        dedup = batches.DropDuplicates if self._kind in BATCHED else DropDuplicates
         parsed = (
             pbegin
             | "Match" >> fileio.MatchFiles(resolve(self._input_dir, self._spec))
@@ -259,7 +284,7 @@ class ReadSource(beam.PTransform):
             | "Parse"
             >> beam.ParDo(ParseFile(self._kind, self._spec, self._clock)).with_outputs(DEAD, main=VALID)
         )
-        unique = parsed[VALID] | "Unique" >> DropDuplicates(self._kind)
+        unique = parsed[VALID] | "Unique" >> dedup(self._kind)
         return {VALID: unique[VALID], DEAD: (parsed[DEAD], unique[DEAD]) | "AllDead" >> beam.Flatten()}
 
 
@@ -278,17 +303,32 @@ def check_sources(read: Mapping[str, Any], specs: Mapping[str, SourceSpec]) -> d
     def known(kind: str, field: str, target: str):
         key = (target, sources_config.id_kind(kind, field))
         if key not in ids:
-            ids[key] = (
-                read[target][VALID]
-                | f"Ids_{target}_{key[1]}"
-                >> beam.Map(lambda r, k=key: records.defined_id(k[0], r.record, k[1]))
-                | f"Distinct_{target}_{key[1]}" >> beam.Distinct()
-            )
+            if target in BATCHED:
+                attribute = sources_config.id_attribute(target, sources_config.defining_field(*key))
+                defined = read[target][VALID] | f"Ids_{target}_{key[1]}" >> beam.FlatMap(
+                    lambda b, a=attribute: set(getattr(b, a))
+                )
+            else:
+                defined = read[target][VALID] | f"Ids_{target}_{key[1]}" >> beam.Map(
+                    lambda r, k=key: records.defined_id(k[0], r.record, k[1])
+                )
+            ids[key] = defined | f"Distinct_{target}_{key[1]}" >> beam.Distinct()
         return ids[key]
 
     out = {}
     for kind, spec in specs.items():
         rows, dead = read[kind][VALID], [read[kind][DEAD]]
+        if kind in BATCHED:
+            for field, target in sorted(spec.references.items()):
+                checked = rows | f"References_{kind}_{field}" >> batches.CheckReference(
+                    kind, field, target, known(kind, field, target)
+                )
+                rows, dead = checked[VALID], dead + [checked[DEAD]]
+            out[kind] = {
+                VALID: rows | f"Valid_{kind}" >> beam.Map(lambda b, k=kind: _valid_batch(k, b)),
+                DEAD: dead | f"Dead_{kind}" >> beam.Flatten(),
+            }
+            continue
         if spec.references:
             fields = {f: known(kind, f, t) for f, t in spec.references.items()}
             checked = rows | f"References_{kind}" >> CheckReferences(kind, spec, fields)

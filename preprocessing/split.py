@@ -9,27 +9,73 @@ VALIDATION and the rest to TRAIN; anyone else keeps everything in TRAIN.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, NamedTuple
+from typing import Iterable, Iterator, Sequence
 
 import apache_beam as beam
+import numpy as np
+import pandas as pd
 
+from preprocessing.batches import Batch
 from preprocessing.records import Interaction
 
 MIN_EVALUATED = 3
 
 
-class Timeline(NamedTuple):
-    """One user's interactions after the split; ``train`` is oldest first."""
+class Timeline:
+    """One user's interactions after the split, oldest first: TRAIN, then VALIDATION and TEST if any.
 
-    user: str
-    train: tuple[Interaction, ...]
-    validation: Interaction | None
-    test: Interaction | None
+    Stored as columns (and pickled so), since every user's timeline is shuffled and joined; ``train``,
+    ``validation``, ``test`` and ``known`` give ``Interaction`` records when asked.
+    """
+
+    __slots__ = ("user", "items", "timestamps", "raw_timestamps", "weights", "evaluated")
+
+    def __init__(self, user: str, items, timestamps, raw_timestamps, weights, evaluated: bool):
+        self.user, self.items, self.timestamps = user, tuple(items), tuple(timestamps)
+        self.raw_timestamps, self.weights, self.evaluated = tuple(raw_timestamps), tuple(weights), evaluated
+
+    @classmethod
+    def of(cls, user: str, rows: Sequence[Interaction]) -> Timeline:
+        """From one user's rows, ordered and de-duplicated."""
+        columns = (
+            list(zip(*[(r.item, r.timestamp, r.raw_timestamp, r.weight) for r in rows], strict=False))
+            or [()] * 4
+        )
+        return cls(user, *columns, evaluated=len(rows) >= MIN_EVALUATED)
+
+    def __reduce__(self):
+        return (
+            Timeline,
+            (self.user, self.items, self.timestamps, self.raw_timestamps, self.weights, self.evaluated),
+        )
+
+    def _at(self, i: int) -> Interaction:
+        return Interaction(
+            self.user, self.items[i], self.timestamps[i], self.raw_timestamps[i], self.weights[i]
+        )
+
+    @property
+    def train(self) -> tuple[Interaction, ...]:
+        end = len(self.items) - 2 if self.evaluated else len(self.items)
+        return tuple(self._at(i) for i in range(end))
+
+    @property
+    def train_items(self) -> tuple[str, ...]:
+        return self.items[:-2] if self.evaluated else self.items
+
+    @property
+    def validation(self) -> Interaction | None:
+        return self._at(len(self.items) - 2) if self.evaluated else None
+
+    @property
+    def test(self) -> Interaction | None:
+        return self._at(len(self.items) - 1) if self.evaluated else None
 
     @property
     def known(self) -> tuple[Interaction, ...]:
         """TRAIN + VALIDATION: what serving may know of the user."""
-        return self.train + ((self.validation,) if self.validation else ())
+        end = len(self.items) - 1 if self.evaluated else len(self.items)
+        return tuple(self._at(i) for i in range(end))
 
 
 def tie_break(user: str, item: str) -> str:
@@ -37,7 +83,7 @@ def tie_break(user: str, item: str) -> str:
 
 
 def merge_duplicates(interactions: Iterable[Interaction]) -> list[Interaction]:
-    """Keeps the earliest row of each (user, item) pair."""
+    """Keeps the earliest row of each (user, item) pair (of equal times, the first given)."""
     earliest: dict[str, Interaction] = {}
     for it in interactions:
         kept = earliest.get(it.item)
@@ -50,9 +96,7 @@ def split_user(user: str, interactions: Iterable[Interaction]) -> Timeline:
     """Applies PROTOCOL.md's split to all of one user's interactions."""
     rows = merge_duplicates(interactions)
     rows.sort(key=lambda it: (it.timestamp, tie_break(user, it.item)))
-    if len(rows) < MIN_EVALUATED:
-        return Timeline(user, tuple(rows), None, None)
-    return Timeline(user, tuple(rows[:-2]), rows[-2], rows[-1])
+    return Timeline.of(user, rows)
 
 
 def fingerprint_line(timeline: Timeline) -> str:
@@ -69,13 +113,43 @@ def fingerprint(lines: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-class SplitByUser(beam.PTransform):
-    """``Interaction`` records -> one ``Timeline`` per user."""
+def split_bucket(batches: Iterable[Batch]) -> Iterator[Timeline]:
+    """``split_user`` for every user of one user bucket, on its columns at once."""
+    rows = Batch.concat(batches)
+    if not len(rows):
+        return
+    frame = pd.DataFrame(
+        {"user": rows.user, "item": rows.item, "timestamp": rows.timestamp, "raw": rows.raw_timestamp}
+    )
+    # The earliest copy of a pair; equal times fall back to the raw text, then to file order.
+    frame["path"], frame["line"] = rows.path, rows.line
+    frame = frame.sort_values(["user", "item", "timestamp", "raw", "path", "line"], kind="stable")
+    kept = frame.index.to_numpy()[~frame.duplicated(["user", "item"]).to_numpy()]
+    rows = rows.take(kept)
+    ties = [tie_break(u, i) for u, i in zip(rows.user, rows.item, strict=False)]
+    order = np.lexsort((np.asarray(ties), rows.timestamp, np.asarray(rows.user, dtype=str)))
+    rows = rows.take(order)
+    starts = np.flatnonzero(np.r_[True, rows.user[1:] != rows.user[:-1]])
+    ends = np.r_[starts[1:], len(rows)]
+    items, times, raws, weights = rows.item, rows.timestamp.tolist(), rows.raw_timestamp, rows.weight.tolist()
+    for begin, end in zip(starts.tolist(), ends.tolist(), strict=False):
+        yield Timeline(
+            rows.user[begin],
+            items[begin:end],
+            times[begin:end],
+            raws[begin:end],
+            weights[begin:end],
+            end - begin >= MIN_EVALUATED,
+        )
 
-    def expand(self, interactions):
+
+class SplitByUser(beam.PTransform):
+    """Interaction ``Batch`` es -> one ``Timeline`` per user."""
+
+    def expand(self, batches):
         return (
-            interactions
-            | "KeyByUser" >> beam.Map(lambda it: (it.user, it))
+            batches
+            | "ByUser" >> beam.FlatMap(lambda b: b.buckets("user"))
             | "GroupByUser" >> beam.GroupByKey()
-            | "Split" >> beam.MapTuple(split_user)
+            | "Split" >> beam.FlatMap(lambda kv: split_bucket(kv[1]))
         )

@@ -86,7 +86,7 @@ class BuildVocabularies(beam.PTransform):
     def expand(self, inputs):
         item_counts, timelines = inputs["item_counts"], inputs["timelines"]
         out_dir, data = self._dir, self._data
-        user_counts = timelines | "UserTrain" >> beam.Map(lambda t: (t.user, len(t.train)))
+        user_counts = timelines | "UserTrain" >> beam.Map(lambda t: (t.user, len(t.train_items)))
         content = item_counts | "Content" >> beam.FlatMap(
             lambda kv, items: [
                 (f, v, kv[1]) for f, vs in encode.item_content(items.get(kv[0])).items() for v in vs

@@ -72,7 +72,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config value, e.g. --set data.lengths.history=20",
     )
-    pp.add_argument("--num-shards", type=int, default=2, help="TFRecord shards per output (default 2)")
+    pp.add_argument(
+        "--num-shards",
+        type=int,
+        default=0,
+        help="TFRecord shards per output (default 0: the runner decides, and records stream to disk)",
+    )
     pp.add_argument(
         "--max-bad-fraction",
         type=float,

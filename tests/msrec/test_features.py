@@ -59,3 +59,26 @@ def test_tensor_specs_have_batch_dimension_first():
 
 def test_contract_survives_json_round_trip():
     assert F.from_dict(F.to_dict(CONTRACT)) == CONTRACT
+
+
+def test_the_wire_writer_gives_the_protobuf_message():
+    from tensorflow.core.example import example_pb2
+
+    features = CONTRACT + (F.Feature("count", F.INT, F.SEQUENCE, F.CONTEXT, 3),)
+    long_id = "é" * 9000  # 18,000 bytes: a length past the looked-up varints
+    cases = [
+        {},  # every feature missing: scalars get their pad value, lists stay empty
+        {
+            F.USER_ID: "u7",
+            F.HISTORY_ITEM_IDS: ["i3", long_id, "ü"],
+            F.HISTORY_WEIGHTS: [2.0, -0.5, 1e-30],
+            F.ITEM_ID: 42,  # written as its text, as encode_example does
+            F.SEEN_ITEM_IDS: [f"i{n}" for n in range(300)],
+            F.EVENT_WEIGHT: 4.5,
+            "count": [0, 1, 300, -7, 2**62],
+        },
+    ]
+    write = F.ExampleWriter(features)
+    for values in cases * 2:  # the second time from the writer's kept encodings
+        expected = F.encode_example(values, features)
+        assert example_pb2.Example.FromString(write(values)) == expected

@@ -7,6 +7,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from preprocessing import split
+from preprocessing.batches import Batch
 from preprocessing.records import Interaction
 
 
@@ -48,10 +49,13 @@ def test_fingerprint_sorts_lines_and_hashes_them():
 
 def test_split_by_user_in_beam():
     rows = [it("a", "i1", 1), it("a", "i2", 2), it("a", "i3", 3), it("b", "i1", 5)]
+    # Two batches, one user's rows in both: the shuffle brings them together.
+    parts = [[rows[2], rows[3]], [rows[0], rows[1]]]
+    data = [Batch.from_rows([("f.csv", n, "", r) for n, r in enumerate(part)]) for part in parts]
     with TestPipeline() as p:
         out = (
             p
-            | beam.Create(rows)
+            | beam.Create(data)
             | split.SplitByUser()
             | beam.Map(lambda t: (t.user, len(t.train), t.test.item if t.test else None))
         )
