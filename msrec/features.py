@@ -239,12 +239,21 @@ class ExampleWriter:
 
     def __init__(self, features: Iterable[Feature]):
         self._features = tuple(features)
-        self._keys = [_field(_ONE, f.name.encode("utf-8")) + _TWO for f in self._features]
+        self._keys = {f.name: _field(_ONE, f.name.encode("utf-8")) + _TWO for f in self._features}
         self._strings = _EncodedStrings()
 
     def __call__(self, values: Mapping[str, Any]) -> bytes:
+        return self.message(self.part(values))
+
+    def part(self, values: Mapping[str, Any], names: Iterable[str] | None = None) -> bytes:
+        """The map entries of the features named (all by default): parts of one example join with ``+``.
+
+        A part can be kept and reused for every example that shares those values (a user's profile,
+        an item's content); the parts of one message must name every feature exactly once.
+        """
+        wanted = self._features if names is None else [f for f in self._features if f.name in set(names)]
         entries, strings = [], self._strings
-        for f, key in zip(self._features, self._keys, strict=False):
+        for f in wanted:
             value = values.get(f.name, [] if f.kind != SCALAR else f.pad_value)
             items = value if f.kind != SCALAR else (value,)
             if f.dtype == STRING:
@@ -255,8 +264,13 @@ class ExampleWriter:
                 body = _field(_ONE, struct.pack(f"<{len(items)}f", *items))
             else:
                 body = _field(_ONE, b"".join(_varint(int(v)) for v in items))
-            entries.append(_field(_ONE, key + _nested(f.dtype, body)))
-        return _field(_ONE, b"".join(entries))
+            entries.append(_field(_ONE, self._keys[f.name] + _nested(f.dtype, body)))
+        return b"".join(entries)
+
+    @staticmethod
+    def message(parts: bytes) -> bytes:
+        """The serialized Example of joined parts."""
+        return _field(_ONE, parts)
 
 
 def _nested(dtype: str, body: bytes) -> bytes:

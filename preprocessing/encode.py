@@ -1,7 +1,9 @@
 """Joins item content and user profiles onto examples and encodes them as tf.Example.
 
 Items and users are small next to interactions, so they join as side inputs
-(a dict per worker) rather than through a shuffle.
+(a dict per worker) rather than through a shuffle. ``EncodeTimelines`` writes all of a
+user's examples in one step: the profile part of the message is encoded once per user and
+each item's content part once per worker (``features.ExampleWriter.part``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,20 @@ from typing import Any, Mapping
 import apache_beam as beam
 
 from msrec import features as F
+from msrec import paths
+from preprocessing import sequences
 from preprocessing.records import Item, User
+
+# The parts of a training example shared by many: a user's, and a target item's.
+PROFILE = (F.USER_ID, F.USER_ATTRIBUTES, F.FRIEND_IDS, F.FRIEND_WEIGHTS)
+ITEM_SIDE = (
+    F.ITEM_ID,
+    F.ITEM_CATEGORIES,
+    F.ITEM_TAGS,
+    F.ITEM_TITLE_TOKENS,
+    F.ITEM_NEIGHBOR_IDS,
+    F.ITEM_NEIGHBOR_WEIGHTS,
+)
 
 
 def item_content(item: Item | None) -> dict[str, list[str]]:
@@ -68,3 +83,53 @@ class EncodeExamples(beam.PTransform):
             users=beam.pvalue.AsDict(self._users),
             neighbors=beam.pvalue.AsDict(self._neighbors),
         )
+
+
+class _EncodeTimeline(beam.DoFn):
+    ITEMS_KEPT = 1 << 18  # items whose encoded content a worker keeps (about 200 bytes each)
+
+    def __init__(self, features: tuple[F.Feature, ...], length: int, mode: str):
+        self._features, self._length, self._mode = features, length, mode
+
+    def setup(self):
+        self._write = F.ExampleWriter(self._features)
+        self._items: dict[str, bytes] = {}
+        self._rest = [f.name for f in self._features if f.name not in PROFILE + ITEM_SIDE]
+
+    def process(self, timeline_friends, items, users, neighbors):
+        timeline, friends = timeline_friends
+        user = users.get(timeline.user)
+        profile = {F.USER_ID: timeline.user, F.USER_ATTRIBUTES: list(user.attributes) if user else []}
+        profile.update(sequences.friend_features(friends))
+        kept = self._write.part(profile, PROFILE)
+        for split, values in sequences.examples(timeline, self._length, (), self._mode):
+            item = values[F.ITEM_ID]
+            content = self._items.get(item)
+            if content is None:
+                if len(self._items) >= self.ITEMS_KEPT:
+                    self._items.clear()
+                target = with_content({F.ITEM_ID: item}, items, users, neighbors)
+                content = self._items[item] = self._write.part(target, ITEM_SIDE)
+            message = self._write.message(kept + content + self._write.part(values, self._rest))
+            yield beam.pvalue.TaggedOutput(split, message)
+
+
+class EncodeTimelines(beam.PTransform):
+    """``(Timeline, friends)`` -> serialized tf.Examples on outputs ``train``, ``validation``, ``test``.
+
+    The examples of ``sequences.examples`` with the target's content, its neighbours and the
+    user's profile joined in, as ``EncodeExamples`` would give them one by one.
+    """
+
+    def __init__(self, features, items, users, neighbors, history_length: int, mode: str = "prefix"):
+        super().__init__()
+        self._features, self._length, self._mode = features, history_length, mode
+        self._items, self._users, self._neighbors = items, users, neighbors
+
+    def expand(self, timelines):
+        return timelines | "Encode" >> beam.ParDo(
+            _EncodeTimeline(self._features, self._length, self._mode),
+            items=beam.pvalue.AsDict(self._items),
+            users=beam.pvalue.AsDict(self._users),
+            neighbors=beam.pvalue.AsDict(self._neighbors),
+        ).with_outputs(*paths.SPLITS)

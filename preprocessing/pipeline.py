@@ -2,7 +2,7 @@
 
     sources --(parse, de-duplicate, check references)--> records --> dead_letter/*.jsonl
     items + item_tags (+ tag_names) --JoinItemTags--> items with their most used tags
-    interactions -> SplitByUser -> BuildExamples -> EncodeExamples -> {train,validation,test}/
+    interactions -> SplitByUser -> EncodeTimelines -> {train,validation,test}/
                                 -> TRAIN item sets -> BuildScoringGraph -> scoring_graph/
                                 -> latest state  -> EncodeExamples -> users/
                                 -> catalog       -> EncodeExamples -> candidates/
@@ -160,11 +160,13 @@ def build(
         | "JoinFriends" >> beam.CoGroupByKey()
         | "WithFriends" >> beam.FlatMap(sequences.with_friends)
     )
-    examples = joined | "Examples" >> sequences.BuildExamples(lengths.history, data.history_mode)
+    examples = joined | "Examples" >> encode.EncodeTimelines(
+        contract, items, users, neighbors, lengths.history, data.history_mode
+    )
     encoder = lambda features: encode.EncodeExamples(features, items, users, neighbors)
     counts = []
     for name in paths.SPLITS:
-        _write_records(examples[name] | f"Encode_{name}" >> encoder(contract), output_dir, name, shards)
+        _write_records(examples[name], output_dir, name, shards)
         counts.append(_count(examples[name], f"{name}_examples"))
     latest = joined | "Latest" >> beam.Map(
         lambda tf_: sequences.latest_state(tf_[0], lengths.history, tf_[1])

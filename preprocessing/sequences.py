@@ -14,8 +14,6 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator, Sequence
 
-import apache_beam as beam
-
 from msrec import features as F
 from preprocessing.records import Interaction
 from preprocessing.split import Timeline
@@ -97,21 +95,3 @@ def with_friends(joined: tuple[str, dict]) -> Iterator[tuple[Timeline, list[tupl
     friends = next(iter(groups["friends"]), [])
     for timeline in groups["timelines"]:
         yield timeline, friends
-
-
-class BuildExamples(beam.PTransform):
-    """``(Timeline, friends)`` -> tagged outputs ``train``, ``validation``, ``test`` of value dicts."""
-
-    def __init__(self, history_length: int, mode: str = "prefix"):
-        super().__init__()
-        self._length, self._mode = history_length, mode
-
-    def expand(self, timelines):
-        length, mode = self._length, self._mode
-
-        def tag(timeline_friends):
-            timeline, friends = timeline_friends
-            for split, values in examples(timeline, length, friends, mode):
-                yield beam.pvalue.TaggedOutput(split, values)
-
-        return timelines | "Examples" >> beam.FlatMap(tag).with_outputs("train", "validation", "test")

@@ -82,3 +82,16 @@ def test_the_wire_writer_gives_the_protobuf_message():
     for values in cases * 2:  # the second time from the writer's kept encodings
         expected = F.encode_example(values, features)
         assert example_pb2.Example.FromString(write(values)) == expected
+
+
+def test_parts_reused_across_examples_give_the_same_messages():
+    from tensorflow.core.example import example_pb2
+
+    write = F.ExampleWriter(CONTRACT)
+    profile = {F.USER_ID: "u1", F.USER_ATTRIBUTES: ["age=20"], F.FRIEND_IDS: ["u2"], F.FRIEND_WEIGHTS: [0.5]}
+    kept = write.part(profile, profile)
+    for item, history in (("i1", ["i0"]), ("i2", ["i1", "i0"])):
+        rest = {F.ITEM_ID: item, F.HISTORY_ITEM_IDS: history}
+        names = [f.name for f in CONTRACT if f.name not in profile]
+        serialized = write.message(kept + write.part(rest, names))
+        assert example_pb2.Example.FromString(serialized) == F.encode_example({**profile, **rest}, CONTRACT)

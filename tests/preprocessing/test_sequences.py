@@ -54,13 +54,33 @@ def test_latest_state_never_includes_test():
     assert state[F.HISTORY_ITEM_IDS] == ["i4", "i3", "i2", "i1"]
 
 
-def test_build_examples_tags_splits_in_beam():
+def test_encoded_timelines_are_the_examples_with_content_joined():
+    from tensorflow.core.example import example_pb2
+
+    from preprocessing import encode
+    from preprocessing.records import Item, User
+
+    contract = F.contract(F.Lengths(history=10))
+    friends = [("f1", 2.0)]
+    items = [("i1", Item("i1", ("rock",), ("loud",), ("one",))), ("i3", Item("i3", ("pop",), (), ()))]
+    users = [("u", User("u", ("age=20",)))]
+    neighbors = [("i2", [("i1", 0.5)])]
+
+    def expected(split):
+        content = (dict(items), dict(users), dict(neighbors))
+        return [
+            F.encode_example(encode.with_content(v, *content), contract)
+            for s, v in sequences.examples(TIMELINE, 10, friends)
+            if s == split
+        ]
+
     with TestPipeline() as p:
-        out = p | beam.Create([(TIMELINE, [("f1", 2.0)])]) | sequences.BuildExamples(10)
-        assert_that(
-            out.train | "T" >> beam.Map(lambda e: e[F.ITEM_ID]), equal_to(["i1", "i2", "i3"]), "train"
-        )
-        assert_that(out.test | "X" >> beam.Map(lambda e: e[F.ITEM_ID]), equal_to(["i5"]), "test")
+        side = [p | f"Side{n}" >> beam.Create(rows) for n, rows in enumerate((items, users, neighbors))]
+        out = p | beam.Create([(TIMELINE, friends)]) | encode.EncodeTimelines(contract, *side, 10)
+        for split in ("train", "validation", "test"):
+            parsed = out[split] | f"Parse{split}" >> beam.Map(example_pb2.Example.FromString)
+            assert_that(parsed, equal_to(expected(split)), label=split)
+    assert len(expected("train")) == 3
 
 
 def test_every_example_of_a_user_carries_their_friends():
