@@ -66,6 +66,12 @@ class Batch:
         """The rows at ``index`` (positions or a boolean mask), in that order."""
         return Batch(**{name: getattr(self, name)[index] for name in COLUMNS})
 
+    def without_text(self) -> Batch:
+        """The same rows without their raw text, once no check can dead-letter them any more."""
+        columns = {name: getattr(self, name) for name in COLUMNS}
+        columns["raw"] = np.full(len(self), "", dtype=object)
+        return Batch(**columns)
+
     def __len__(self) -> int:
         return len(self.line)
 

@@ -18,11 +18,10 @@
 
 from __future__ import annotations
 
-import collections
 import logging
 import math
 import time
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -40,22 +39,6 @@ def top_k(neighbours: Iterable[tuple[str, float]], k: int) -> list[tuple[str, fl
 
 def tie_strength(items_a: frozenset[str], items_b: frozenset[str]) -> float:
     return 1.0 + len(items_a & items_b)
-
-
-def window_counts(sequence: Sequence[str], window: int) -> Iterator[tuple[str, dict[str, int]]]:
-    """Per item of one sequence, how often each other item falls within ``window`` of it."""
-    counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    for i, a in enumerate(sequence):
-        for b in sequence[max(0, i - window) : i + window + 1]:
-            if b != a:
-                counts[a][b] += 1
-    yield from ((a, dict(c)) for a, c in counts.items())
-
-
-def cosine(a: str, counts: dict[str, int], popularity: dict[str, int], k: int) -> list[tuple[str, float]]:
-    n_a = popularity.get(a, 1)
-    weights = ((b, c / math.sqrt(n_a * popularity.get(b, 1))) for b, c in counts.items())
-    return top_k(weights, k)
 
 
 def head(item_counts: Iterable[tuple[str, int]], limit: int) -> list[str]:
@@ -181,43 +164,92 @@ class BuildScoringGraph(beam.PTransform):
         )
 
 
-class MergeCounts(beam.CombineFn):
-    """Sums ``{neighbour: count}`` dicts."""
+class ItemIndex(NamedTuple):
+    """TRAIN items as integers, in the order of their names, with their popularity (TRAIN count)."""
 
-    def create_accumulator(self) -> collections.Counter:
-        return collections.Counter()
+    names: list[str]
+    at: dict[str, int]
+    popularity: np.ndarray
 
-    def add_input(self, acc: collections.Counter, counts: dict[str, int]) -> collections.Counter:
-        acc.update(counts)
-        return acc
+    @classmethod
+    def of(cls, item_counts: Iterable[tuple[str, int]]) -> ItemIndex:
+        pairs = sorted(item_counts)
+        names, counts = zip(*pairs, strict=True) if pairs else ((), ())
+        names = list(names)
+        return cls(names, {n: i for i, n in enumerate(names)}, np.asarray(counts, np.int64))
 
-    def merge_accumulators(self, accs: Iterable[collections.Counter]) -> collections.Counter:
-        merged = collections.Counter()
-        for acc in accs:
-            merged.update(acc)
-        return merged
 
-    def extract_output(self, acc: collections.Counter) -> dict[str, int]:
-        return dict(acc)
+PAIR_BATCH = 2048  # timelines whose co-occurring pairs are found together
+
+
+def window_pairs(timelines: Sequence, index: ItemIndex, window: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(bucket, keys)``: ``a * n + b`` for each time item ``b`` falls within ``window`` positions of
+    ``a`` (``a != b``) in a user's TRAIN sequence, both ways, bucketed by ``a``."""
+    n, at = len(index.names), index.at
+    sequences = [[at[item] for item in t.train_items] for t in timelines]
+    items = np.fromiter((i for seq in sequences for i in seq), np.int64)
+    owner = np.repeat(np.arange(len(sequences)), [len(seq) for seq in sequences])
+    keys = []
+    for d in range(1, min(window, max(map(len, sequences), default=0)) + 1):
+        near = (owner[:-d] == owner[d:]) & (items[:-d] != items[d:])
+        a, b = items[:-d][near], items[d:][near]
+        keys += [a * n + b, b * n + a]
+    keys = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+    if not len(keys):
+        return
+    bucket = keys // n % _BUCKETS
+    order = np.argsort(bucket, kind="stable")
+    starts = np.flatnonzero(np.r_[True, bucket[order][1:] != bucket[order][:-1]])
+    for begin, end in zip(starts, np.r_[starts[1:], len(order)], strict=True):
+        yield int(bucket[order[begin]]), keys[order[begin:end]]
+
+
+def strongest(keys: Iterable[np.ndarray], index: ItemIndex, k: int) -> Iterator[tuple[str, list]]:
+    """Per item ``a`` of one bucket, its ``k`` heaviest neighbours by ``count / sqrt(n_a * n_b)``,
+    ties broken by the neighbour's id."""
+    keys = list(keys)
+    if not keys:
+        return
+    n, names = len(index.names), index.names
+    pairs, counts = np.unique(np.concatenate(keys), return_counts=True)
+    a, b = pairs // n, pairs % n
+    weight = counts / np.sqrt(index.popularity[a] * index.popularity[b])
+    order = np.lexsort((b, -weight, a))  # the index is in name order
+    a, b, weight = a[order], b[order], weight[order]
+    starts = np.flatnonzero(np.r_[True, a[1:] != a[:-1]])
+    ends = np.r_[starts[1:], len(a)]
+    for begin, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        end = min(end, begin + k)
+        yield (
+            names[a[begin]],
+            [(names[j], w) for j, w in zip(b[begin:end].tolist(), weight[begin:end].tolist(), strict=True)],
+        )
+
+
+_BUCKETS = 128  # of the item graph's shuffle; each holds the pairs of about 1/128 of the items
 
 
 class BuildItemGraph(beam.PTransform):
-    """``Timeline`` -> ``(item, [(neighbour, weight), ...])`` from TRAIN sequences."""
+    """``Timeline`` -> ``(item, [(neighbour, weight), ...])`` from TRAIN sequences.
 
-    def __init__(self, window: int, k: int, item_counts):
+    The co-occurring pairs of a batch of users are found with numpy and shuffled as integer
+    arrays bucketed by their first item, so no per-pair or per-item Python object is ever
+    shuffled; each bucket counts its pairs and keeps every item's ``k`` best.
+    """
+
+    def __init__(self, window: int, k: int, index):
+        """``index``: a singleton PCollection of the TRAIN ``ItemIndex``."""
         super().__init__()
-        self._window, self._k, self._counts = window, k, item_counts
+        self._window, self._k, self._index = window, k, index
 
     def expand(self, timelines):
-        window, k = self._window, self._k
+        window, k, index = self._window, self._k, beam.pvalue.AsSingleton(self._index)
         return (
             timelines
-            | "Windows" >> beam.FlatMap(lambda t: window_counts(t.train_items, window))
-            | "SumWindows" >> beam.CombinePerKey(MergeCounts())
-            | "Cosine"
-            >> beam.Map(
-                lambda kv, pop: (kv[0], cosine(kv[0], kv[1], pop, k)), pop=beam.pvalue.AsDict(self._counts)
-            )
+            | "Batch" >> beam.BatchElements(min_batch_size=PAIR_BATCH, max_batch_size=PAIR_BATCH)
+            | "Pairs" >> beam.FlatMap(window_pairs, index=index, window=window)
+            | "ByItem" >> beam.GroupByKey()
+            | "Strongest" >> beam.FlatMap(lambda kv, ix: strongest(kv[1], ix, k), ix=index)
         )
 
 

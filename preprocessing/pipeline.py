@@ -16,6 +16,7 @@ DirectRunner, Dataflow, Flink or Spark.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import time
@@ -133,11 +134,18 @@ def build(
     timelines = read["interactions"][VALID] | "Split" >> split.SplitByUser()
     item_counts = (
         timelines
-        | "TrainItems" >> beam.FlatMap(lambda t: [(item, 1) for item in t.train_items])
+        | "UserBatches" >> beam.BatchElements(min_batch_size=1024, max_batch_size=1024)
+        | "TrainItems"
+        >> beam.FlatMap(lambda ts: collections.Counter(i for t in ts for i in t.train_items).items())
         | "ItemCounts" >> beam.CombinePerKey(sum)
     )
+    item_index = (
+        item_counts
+        | "AllItemCounts" >> beam.combiners.ToList()
+        | "ItemIndex" >> beam.Map(graphs.ItemIndex.of)
+    )
     neighbors = timelines | "ItemGraph" >> graphs.BuildItemGraph(
-        data.cooccurrence_window, lengths.neighbors, item_counts
+        data.cooccurrence_window, lengths.neighbors, item_index
     )
     scoring = timelines | "ScoringGraph" >> graphs.BuildScoringGraph(
         data.regression_l2,

@@ -255,7 +255,7 @@ class CheckReferences(beam.PTransform):
 
 def _valid_batch(kind: str, rows: batches.Batch) -> batches.Batch:
     beam.metrics.Metrics.counter(NAMESPACE, f"{kind}.valid").inc(len(rows))
-    return rows
+    return rows.without_text()  # every check has passed: the text would only weigh on the shuffles
 
 
 def _valid(kind: str, row: Row) -> Any:

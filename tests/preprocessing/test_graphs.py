@@ -1,7 +1,16 @@
+import collections
+import math
+import random
+
+import apache_beam as beam
 import numpy as np
 import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
 
 from preprocessing import graphs
+from preprocessing.records import Interaction
+from preprocessing.split import Timeline
 
 
 def test_regression_of_two_items_is_their_count_over_the_source_count_plus_l2():
@@ -52,3 +61,39 @@ def test_the_inverse_is_numpys_and_overwrites_the_matrix_it_inverts():
 def test_no_covered_items_give_no_scoring_edges():
     assert graphs.invert_in_place(np.zeros((0, 0), np.float32)).shape == (0, 0)
     assert list(graphs.regression([np.array([], np.int32)], [], 50.0, 10)) == []
+
+
+def _brute_force_item_graph(sequences, window, k):
+    """The rule spelled out: counts within ``window`` both ways, over sqrt of TRAIN popularities."""
+
+    pop = collections.Counter(i for s in sequences for i in s)
+    counts = collections.defaultdict(collections.Counter)
+    for s in sequences:
+        for i, a in enumerate(s):
+            for b in s[max(0, i - window) : i + window + 1]:
+                if b != a:
+                    counts[a][b] += 1
+    return {
+        a: sorted(((b, c / math.sqrt(pop[a] * pop[b])) for b, c in nb.items()), key=lambda x: (-x[1], x[0]))[
+            :k
+        ]
+        for a, nb in counts.items()
+    }
+
+
+def test_the_item_graph_counts_pairs_within_the_window_as_the_rule_says():
+    rng = random.Random(5)
+    # Few items, so pairs repeat, weights tie and the id breaks ties; a user of one item has no pair.
+    sequences = [[f"i{rng.randint(0, 9)}" for _ in range(rng.randint(1, 9))] for _ in range(300)]
+    timelines = [
+        Timeline.of(f"u{n}", [Interaction(f"u{n}", i, t, str(t), 1.0) for t, i in enumerate(s)])
+        for n, s in enumerate(sequences)
+    ]
+    trains = [list(t.train_items) for t in timelines]  # users of 3 or more hold two out
+    expected = _brute_force_item_graph(trains, window=2, k=3)
+    assert len(expected) == 10 and any(len(v) == 3 for v in expected.values())
+    counts = list(collections.Counter(i for s in trains for i in s).items())
+    with TestPipeline() as p:
+        index = p | "Counts" >> beam.Create([counts]) | beam.Map(graphs.ItemIndex.of)
+        out = p | beam.Create(timelines) | graphs.BuildItemGraph(2, 3, index)
+        assert_that(out, equal_to(sorted(expected.items())))
