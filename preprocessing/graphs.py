@@ -55,6 +55,23 @@ def budget_items(memory_gib: float, max_items: int = 0) -> int:
     return min(by_memory, max_items) if max_items > 0 else by_memory
 
 
+# The Cholesky inverse is used up to 20,000 items: OpenBLAS's spotrf crashed the process (SIGSEGV) on
+# 32,767 and 32,768 items here and ran at 20,000. Above, the LU inverse (twice the arithmetic) does,
+# as measured up to 32,768.
+CHOLESKY_BYTES = 4 * 20_001**2
+
+
+def _invert_lu_in_place(matrix: np.ndarray) -> np.ndarray:
+    lu, pivots, info = lapack.sgetrf(matrix.T, overwrite_a=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"LU factorisation failed (sgetrf info {info})")
+    work, _ = lapack.sgetri_lwork(len(matrix))
+    inverse, info = lapack.sgetri(lu, pivots, lwork=int(work), overwrite_lu=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"inversion failed (sgetri info {info})")
+    return inverse.T
+
+
 def invert_in_place(matrix: np.ndarray, block: int = 1024) -> np.ndarray:
     """The inverse of a symmetric positive definite float32 ``matrix``, computed in its own memory.
 
@@ -67,6 +84,8 @@ def invert_in_place(matrix: np.ndarray, block: int = 1024) -> np.ndarray:
     """
     if len(matrix) == 0:  # no covered items (LAPACK refuses an empty matrix)
         return matrix
+    if matrix.nbytes >= CHOLESKY_BYTES:
+        return _invert_lu_in_place(matrix)
     factor, info = lapack.spotrf(matrix.T, lower=0, clean=0, overwrite_a=1)
     if info != 0:
         raise np.linalg.LinAlgError(
@@ -134,7 +153,8 @@ def regression(
 
 
 class BuildScoringGraph(beam.PTransform):
-    """``Timeline`` -> ``(item, [(source, weight), ...])``: EASE^R over the most frequent TRAIN items.
+    """Batches (lists) of ``Timeline`` s -> ``(item, [(source, weight), ...])``: EASE^R over the most
+    frequent TRAIN items. Batches, so that it reads the same PCollection as the item graph does.
 
     The regression runs on one worker over a dense matrix of the covered items, so
     ``max_items`` bounds its memory and time (``docs/benchmarks.md``); rarer items
@@ -146,14 +166,16 @@ class BuildScoringGraph(beam.PTransform):
         super().__init__()
         self._l2, self._k, self._max, self._counts, self._clock = l2, k, max_items, item_counts, clock
 
-    def expand(self, timelines):
+    def expand(self, batches):
         items = self._counts | "AllCounts" >> beam.combiners.ToList() | "Head" >> beam.Map(head, self._max)
         index = items | "Index" >> beam.Map(lambda names: {name: i for i, name in enumerate(names)})
         return (
-            timelines
+            batches
             | "ItemSets"
-            >> beam.Map(
-                lambda t, at: np.array(sorted({at[item] for item in t.train_items if item in at}), np.int32),
+            >> beam.FlatMap(
+                lambda ts, at: [
+                    np.array(sorted({at[i] for i in t.train_items if i in at}), np.int32) for t in ts
+                ],
                 at=beam.pvalue.AsSingleton(index),
             )
             | "AllSets" >> beam.combiners.ToList()
@@ -177,9 +199,6 @@ class ItemIndex(NamedTuple):
         names, counts = zip(*pairs, strict=True) if pairs else ((), ())
         names = list(names)
         return cls(names, {n: i for i, n in enumerate(names)}, np.asarray(counts, np.int64))
-
-
-PAIR_BATCH = 2048  # timelines whose co-occurring pairs are found together
 
 
 def window_pairs(timelines: Sequence, index: ItemIndex, window: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -230,7 +249,7 @@ _BUCKETS = 128  # of the item graph's shuffle; each holds the pairs of about 1/1
 
 
 class BuildItemGraph(beam.PTransform):
-    """``Timeline`` -> ``(item, [(neighbour, weight), ...])`` from TRAIN sequences.
+    """Batches (lists) of ``Timeline`` s -> ``(item, [(neighbour, weight), ...])`` from TRAIN sequences.
 
     The co-occurring pairs of a batch of users are found with numpy and shuffled as integer
     arrays bucketed by their first item, so no per-pair or per-item Python object is ever
@@ -242,11 +261,10 @@ class BuildItemGraph(beam.PTransform):
         super().__init__()
         self._window, self._k, self._index = window, k, index
 
-    def expand(self, timelines):
+    def expand(self, batches):
         window, k, index = self._window, self._k, beam.pvalue.AsSingleton(self._index)
         return (
-            timelines
-            | "Batch" >> beam.BatchElements(min_batch_size=PAIR_BATCH, max_batch_size=PAIR_BATCH)
+            batches
             | "Pairs" >> beam.FlatMap(window_pairs, index=index, window=window)
             | "ByItem" >> beam.GroupByKey()
             | "Strongest" >> beam.FlatMap(lambda kv, ix: strongest(kv[1], ix, k), ix=index)

@@ -38,6 +38,9 @@ from preprocessing.sources import DEAD, NAMESPACE, VALID, ReadSource, check_sour
 log = logging.getLogger(__name__)
 
 
+USER_BATCH = 1024  # timelines per element of the steps that work on many users at once
+
+
 def _keyed(read: dict, kind: str, key: str, pipeline: beam.Pipeline):
     if kind not in read:
         return pipeline | f"No{kind.title()}" >> beam.Create([])
@@ -132,9 +135,12 @@ def build(
     _write_dead_letters(read, output_dir)
     items, users = _items(read, p, lengths.tags), _keyed(read, "users", "user", p)
     timelines = read["interactions"][VALID] | "Split" >> split.SplitByUser()
+    # Per batch of users, not per interaction: a shuffle or a combine costs Beam per element.
+    user_batches = timelines | "UserBatches" >> beam.BatchElements(
+        min_batch_size=USER_BATCH, max_batch_size=USER_BATCH
+    )
     item_counts = (
-        timelines
-        | "UserBatches" >> beam.BatchElements(min_batch_size=1024, max_batch_size=1024)
+        user_batches
         | "TrainItems"
         >> beam.FlatMap(lambda ts: collections.Counter(i for t in ts for i in t.train_items).items())
         | "ItemCounts" >> beam.CombinePerKey(sum)
@@ -144,10 +150,10 @@ def build(
         | "AllItemCounts" >> beam.combiners.ToList()
         | "ItemIndex" >> beam.Map(graphs.ItemIndex.of)
     )
-    neighbors = timelines | "ItemGraph" >> graphs.BuildItemGraph(
+    neighbors = user_batches | "ItemGraph" >> graphs.BuildItemGraph(
         data.cooccurrence_window, lengths.neighbors, item_index
     )
-    scoring = timelines | "ScoringGraph" >> graphs.BuildScoringGraph(
+    scoring = user_batches | "ScoringGraph" >> graphs.BuildScoringGraph(
         data.regression_l2,
         data.regression_neighbors,
         graphs.budget_items(data.regression_memory_gib, data.regression_max_items),
@@ -185,7 +191,11 @@ def build(
         paths.USERS,
         shards,
     )
-    catalog = timelines | "CatalogItems" >> beam.FlatMap(lambda t: t.items) | "Distinct" >> beam.Distinct()
+    catalog = (
+        user_batches
+        | "CatalogItems" >> beam.FlatMap(lambda ts: {i for t in ts for i in t.items})
+        | "Distinct" >> beam.Distinct()
+    )
     candidates = catalog | "CandidateValues" >> beam.Map(lambda i: {F.ITEM_ID: i})
     _write_records(
         candidates | "EncodeCandidates" >> encoder(F.select(contract, F.CANDIDATE)),

@@ -32,7 +32,12 @@ class Timeline:
 
     def __init__(self, user: str, items, timestamps, raw_timestamps, weights, evaluated: bool):
         self.user, self.items, self.timestamps = user, tuple(items), tuple(timestamps)
-        self.raw_timestamps, self.weights, self.evaluated = tuple(raw_timestamps), tuple(weights), evaluated
+        # A raw time that reads as its number (the usual case) is kept as None: it is rebuilt on demand.
+        self.raw_timestamps = tuple(
+            None if raw is None or raw == str(ts) else raw
+            for raw, ts in zip(raw_timestamps, self.timestamps, strict=True)
+        )
+        self.weights, self.evaluated = tuple(weights), evaluated
 
     @classmethod
     def of(cls, user: str, rows: Sequence[Interaction]) -> Timeline:
@@ -50,9 +55,11 @@ class Timeline:
         )
 
     def _at(self, i: int) -> Interaction:
-        return Interaction(
-            self.user, self.items[i], self.timestamps[i], self.raw_timestamps[i], self.weights[i]
-        )
+        return Interaction(self.user, self.items[i], self.timestamps[i], self._raw(i), self.weights[i])
+
+    def _raw(self, i: int) -> str:
+        raw = self.raw_timestamps[i]
+        return str(self.timestamps[i]) if raw is None else raw
 
     @property
     def train(self) -> tuple[Interaction, ...]:

@@ -95,5 +95,16 @@ def test_the_item_graph_counts_pairs_within_the_window_as_the_rule_says():
     counts = list(collections.Counter(i for s in trains for i in s).items())
     with TestPipeline() as p:
         index = p | "Counts" >> beam.Create([counts]) | beam.Map(graphs.ItemIndex.of)
-        out = p | beam.Create(timelines) | graphs.BuildItemGraph(2, 3, index)
+        out = p | beam.Create([timelines[:100], timelines[100:]]) | graphs.BuildItemGraph(2, 3, index)
         assert_that(out, equal_to(sorted(expected.items())))
+
+
+def test_matrices_too_large_for_cholesky_are_inverted_by_lu_in_place(monkeypatch):
+    monkeypatch.setattr(graphs, "CHOLESKY_BYTES", 0)  # as for 32,768 items and more
+    rng = np.random.default_rng(1)
+    x = (rng.random((30, 9)) < 0.4).astype(np.float32)
+    gram = x.T @ x + 2.0 * np.eye(9, dtype=np.float32)
+    expected = np.linalg.inv(gram.astype(np.float64))
+    inverse = graphs.invert_in_place(gram)
+    assert np.shares_memory(inverse, gram)
+    np.testing.assert_allclose(inverse, expected, rtol=1e-4, atol=1e-6)
