@@ -27,6 +27,7 @@ import pandas as pd
 
 from msrec import source_config as sources
 from preprocessing.records import Interaction
+from preprocessing.rows import Row, reject
 
 BATCH_ROWS = 50_000  # rows a parser gathers per batch: large enough to amortise, small next to memory
 BUCKETS = 128  # hash buckets per shuffle: enough for a worker pool, few enough to keep batches whole
@@ -121,8 +122,6 @@ def bucket_of(values: np.ndarray) -> np.ndarray:
 
 def dead_letters(kind: str, rows: Batch, reason: str, details: Sequence[str]) -> Iterator[Any]:
     """One counted dead letter per row of ``rows``."""
-    from preprocessing.sources import Row, reject  # sources imports this module
-
     for path, line, raw, detail in zip(rows.path, rows.line.tolist(), rows.raw, details, strict=False):
         yield reject(kind, Row(path, line, raw, None), reason, detail)
 
