@@ -25,7 +25,7 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import apache_beam as beam
 import numpy as np
-from scipy.linalg import lapack  # in-place LU inverse: numpy's inv holds four n x n arrays at once
+from scipy.linalg import lapack  # in-place inverses: numpy's inv holds four n x n arrays at once
 
 from preprocessing import progress, vocab
 
