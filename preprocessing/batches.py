@@ -19,6 +19,7 @@ SipHash (``pandas.util.hash_array``), which every worker computes alike.
 
 from __future__ import annotations
 
+import pickle
 from typing import Any, Iterable, Iterator, Sequence
 
 import apache_beam as beam
@@ -101,6 +102,25 @@ class Batch:
             yield int(hashed[order[begin]]), self.take(order[begin:end])
 
 
+def packed(value: Any) -> bytes:
+    """A batch (or any element) as the bytes a shuffle carries.
+
+    The DirectRunner's grouping keeps each grouped value decoded, as live Python objects: a batch's
+    strings would cost several times their pickled size while the whole source waits to be grouped.
+    Bytes stay bytes.
+    """
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpacked(blob: bytes) -> Any:
+    return pickle.loads(blob)
+
+
+def packed_buckets(batch: Batch, key: str) -> Iterator[tuple[int, bytes]]:
+    for bucket, rows in batch.buckets(key):
+        yield bucket, packed(rows)
+
+
 def _rebuild(*columns: np.ndarray) -> Batch:
     return Batch(**dict(zip(COLUMNS, columns, strict=False)))
 
@@ -147,7 +167,7 @@ def first_of_duplicates(kind: str, batches: Iterable[Batch]) -> Iterator[Any]:
 
 def known_or_dead(kind: str, field: str, attribute: str, target: str, groups: dict) -> Iterator[Any]:
     """Rows of one id bucket whose ``attribute`` the target defines; the others are dead letters."""
-    rows = Batch.concat(groups["rows"])
+    rows = Batch.concat(map(unpacked, groups["rows"]))
     if not len(rows):
         return
     ids = getattr(rows, attribute)
@@ -170,10 +190,12 @@ class DropDuplicates(beam.PTransform):
         kind = self._kind
         return (
             batches
-            | "ByText" >> beam.FlatMap(lambda b: b.buckets("raw"))
+            | "ByText" >> beam.FlatMap(packed_buckets, "raw")
             | "Group" >> beam.GroupByKey()
             | "First"
-            >> beam.FlatMap(lambda kv: first_of_duplicates(kind, kv[1])).with_outputs("dead", main="valid")
+            >> beam.FlatMap(lambda kv: first_of_duplicates(kind, map(unpacked, kv[1]))).with_outputs(
+                "dead", main="valid"
+            )
         )
 
 
@@ -189,7 +211,7 @@ class CheckReference(beam.PTransform):
         attribute = sources.id_attribute(kind, field)
         ids = self._known | "KeyIds" >> beam.Map(lambda i: (int(bucket_of(np.array([i], object))[0]), i))
         return (
-            {"rows": batches | "ById" >> beam.FlatMap(lambda b: b.buckets(attribute)), "known": ids}
+            {"rows": batches | "ById" >> beam.FlatMap(packed_buckets, attribute), "known": ids}
             | "Join" >> beam.CoGroupByKey()
             | "Check"
             >> beam.FlatMap(lambda kv: known_or_dead(kind, field, attribute, target, kv[1])).with_outputs(

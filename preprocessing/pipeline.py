@@ -31,7 +31,7 @@ from msrec import auto, paths
 from msrec import config as msrec_config
 from msrec import features as F
 from msrec.source_config import DatasetSpec, resolve
-from preprocessing import content, encode, graphs, progress, sequences, split, stats, text, vocab
+from preprocessing import batches, content, encode, graphs, progress, sequences, split, stats, text, vocab
 from preprocessing.errors import BadSourceError, check_report  # noqa: F401 (re-exported)
 from preprocessing.sources import DEAD, NAMESPACE, VALID, ReadSource, check_source, check_sources
 
@@ -170,7 +170,11 @@ def build(
     )
     friends = _friends(read, timelines, p, lengths.friends)
     joined = (
-        {"timelines": timelines | "KeyTimelines" >> beam.Map(lambda t: (t.user, t)), "friends": friends}
+        # Packed: the join holds every timeline at once (see batches.packed).
+        {
+            "timelines": timelines | "KeyTimelines" >> beam.Map(lambda t: (t.user, batches.packed(t))),
+            "friends": friends,
+        }
         | "JoinFriends" >> beam.CoGroupByKey()
         | "WithFriends" >> beam.FlatMap(sequences.with_friends)
     )

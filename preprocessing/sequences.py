@@ -15,6 +15,7 @@ import math
 from typing import Any, Iterator, Sequence
 
 from msrec import features as F
+from preprocessing.batches import unpacked
 from preprocessing.records import Interaction
 from preprocessing.split import Timeline
 
@@ -90,8 +91,8 @@ def latest_state(
 
 
 def with_friends(joined: tuple[str, dict]) -> Iterator[tuple[Timeline, list[tuple[str, float]]]]:
-    """Flattens a CoGroupByKey of ``timelines`` and ``friends`` on the user id."""
+    """Flattens a CoGroupByKey of ``timelines`` (packed: ``batches.packed``) and ``friends`` on the user id."""
     _, groups = joined
     friends = next(iter(groups["friends"]), [])
     for timeline in groups["timelines"]:
-        yield timeline, friends
+        yield unpacked(timeline), friends

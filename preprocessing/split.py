@@ -15,7 +15,7 @@ import apache_beam as beam
 import numpy as np
 import pandas as pd
 
-from preprocessing.batches import Batch
+from preprocessing.batches import Batch, packed_buckets, unpacked
 from preprocessing.records import Interaction
 
 MIN_EVALUATED = 3
@@ -156,7 +156,7 @@ class SplitByUser(beam.PTransform):
     def expand(self, batches):
         return (
             batches
-            | "ByUser" >> beam.FlatMap(lambda b: b.buckets("user"))
+            | "ByUser" >> beam.FlatMap(packed_buckets, "user")
             | "GroupByUser" >> beam.GroupByKey()
-            | "Split" >> beam.FlatMap(lambda kv: split_bucket(kv[1]))
+            | "Split" >> beam.FlatMap(lambda kv: split_bucket(map(unpacked, kv[1])))
         )
