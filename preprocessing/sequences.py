@@ -91,7 +91,7 @@ def latest_state(
 
 
 def with_friends(joined: tuple[str, dict]) -> Iterator[tuple[Timeline, list[tuple[str, float]]]]:
-    """Flattens a CoGroupByKey of ``timelines`` (packed: ``batches.packed``) and ``friends`` on the user id."""
+    """Flattens a CoGroupByKey of ``timelines`` (packed bytes) and ``friends`` on the user id."""
     _, groups = joined
     friends = next(iter(groups["friends"]), [])
     for timeline in groups["timelines"]:
