@@ -232,8 +232,8 @@ def plot(rows: list[Row], path: str) -> None:
 SECTION = """Each row is one child process: `msrec preprocess --dataset synthetic --input RAW
 --direct_running_mode=MODE` (`--direct_num_workers={workers}` for the multi-worker modes), or
 `bench/preprocess.py --reference RAW OUT` (`reference` in `bench/common.py`), a single-process
-pandas/numpy computation of the same split (PROTOCOL.md), TRAIN vocabularies, histories, item co-occurrence
-and social graphs, with every example written to parquet. Synthetic data: users = interactions / 40,
+pandas/numpy computation of the same split (PROTOCOL.md), TRAIN vocabularies, histories, item co-occurrence,
+social and scoring graphs, with every example written to parquet. Synthetic data: users = interactions / 40,
 items = max(600, interactions / 50), seed 0; generation is not timed.
 
 - *wall s*: the whole process, interpreter and imports included (what a user waits for); *pipeline s*: the
