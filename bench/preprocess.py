@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import json
 import math
 import os
 import pathlib
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -30,6 +32,8 @@ import common  # noqa: E402
 
 import synthetic  # noqa: E402 - numpy only; ``split`` (Beam) is imported when needed
 
+RESULTS = REPO / "docs" / "preprocessing-runs.json"
+MODES = ("pandas", "in_memory", "multi_threading", "multi_processing")  # the table's order within a size
 OUTPUTS = ("dead_letter", "vocab", "train", "validation", "test", "users", "candidates", "stats.json")
 
 
@@ -40,6 +44,13 @@ class Row:
     run: common.Measured
     pipeline_seconds: float | None = None  # inside the process, without interpreter and import start-up
     note: str = ""
+    commit: str = ""  # the code measured
+    date: str = ""
+    command: str = ""  # the bench command that measured it
+
+    @classmethod
+    def load(cls, record: dict) -> Row:
+        return cls(**{**record, "run": common.Measured(**record["run"])})
 
     @property
     def events_per_second(self) -> float:
@@ -153,6 +164,23 @@ def bench_size(size: int, args: argparse.Namespace, workdir: str) -> list[Row]:
     return rows
 
 
+def merge(path: str, new: list[Row], fresh: bool) -> list[Row]:
+    """This run's rows, plus (unless ``fresh``) the earlier rows in ``path`` of the sizes and modes not
+    rerun; all of them are written back to ``path``."""
+    file = pathlib.Path(path)
+    old = [] if fresh or not file.exists() else [Row.load(r) for r in json.loads(file.read_text())]
+    rerun = {(r.size, r.mode) for r in new}
+    rows = [r for r in old if (r.size, r.mode) not in rerun] + new
+    rows.sort(key=lambda r: (r.size, MODES.index(r.mode) if r.mode in MODES else len(MODES), r.mode))
+    file.write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1) + "\n")
+    return rows
+
+
+def git_commit() -> str:
+    found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    return found.stdout.strip() if found.returncode == 0 else "unknown"
+
+
 def exponents(rows: list[Row]) -> dict[str, str]:
     """Per mode, d log(seconds) / d log(size) between consecutive finished sizes: 1.0 is linear."""
     result = {}
@@ -184,8 +212,8 @@ def table(rows: list[Row]) -> str:
     pandas = {r.size: r.run.seconds for r in rows if r.mode == "pandas" and r.run.ok}
     lines = [
         "| interactions | mode | wall s | pipeline s | events/s | peak RSS, tree | largest process "
-        "| wall / pandas | note |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        "| wall / pandas | commit | note |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
         wall = f"{r.run.seconds:.1f}" if r.run.ok else f"> {r.run.seconds:.0f}"
@@ -195,7 +223,7 @@ def table(rows: list[Row]) -> str:
         largest = f"{r.run.process_peak_mb:,.0f} MB" if r.run.process_peak_mb else "-"
         lines.append(
             f"| {r.size:,} | {r.mode} | {wall} | {inner} | {rate} | {r.run.peak_mb:,.0f} MB | {largest} "
-            f"| {ratio} | {r.note} |"
+            f"| {ratio} | {r.commit} | {r.note} |"
         )
     return "\n".join(lines)
 
@@ -236,6 +264,8 @@ pandas/numpy computation of the same split (PROTOCOL.md), TRAIN vocabularies, hi
 social and scoring graphs, with every example written to parquet. Synthetic data: users = interactions / 40,
 items = max(600, interactions / 50), seed 0; generation is not timed.
 
+- Each row names the commit it measured. A run adds its rows to `{results}` and the table shows them with
+  the earlier rows of the sizes and modes it did not rerun (`--fresh` starts over).
 - *wall s*: the whole process, interpreter and imports included (what a user waits for); *pipeline s*: the
   `seconds` the process reports itself (Beam: `metadata.json`, from building the pipeline to its end).
 - *events/s*: interactions read / wall seconds. *wall / pandas*: the goal is at most 3x at 1 million;
@@ -279,10 +309,12 @@ def write_docs(rows: list[Row], args: argparse.Namespace, check: str) -> None:
     png = os.path.join(args.plot_dir, "preprocessing_scaling.png")
     plot(rows, png)
     modes = exponents(rows)
-    body = f"```\n{args.command}\n```\n\n{common.machine()}\n\n" + SECTION.format(
+    runs = "\n".join(dict.fromkeys(f"{r.command}  # at {r.commit}, {r.date}" for r in rows))
+    body = f"```\n{runs}\n```\n\n{common.machine()}\n\n" + SECTION.format(
         workers=args.workers, sample=common.SAMPLE_SECONDS, timeout=args.timeout_minutes,
         limit=args.memory_limit_gb, exponents="; ".join(f"{m} {e}" for m, e in modes.items()),
-        check=check, table=table(rows), plot=common.relative_link(png, args.docs), headline=headline(rows),
+        check=check, table=table(rows), results=os.path.relpath(args.results, REPO),
+        plot=common.relative_link(png, args.docs), headline=headline(rows),
     )  # fmt: skip
     common.write_section(args.docs, "Preprocessing", body)
     print(f"wrote {args.docs} and {png}", file=sys.stderr)
@@ -309,6 +341,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep each size's data and outputs")
     p.add_argument("--docs", default=str(REPO / "docs" / "benchmarks.md"))
     p.add_argument("--plot-dir", default=str(REPO / "docs"))
+    p.add_argument("--results", default=str(RESULTS), help="every row measured so far (JSON)")
+    p.add_argument("--fresh", action="store_true", help="drop the earlier rows in --results")
+    p.add_argument("--commit", default=None, help="the code measured (default: git's HEAD)")
     p.add_argument("--reference", nargs=2, metavar=("RAW", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.modes_at = {int(size): modes.split(",") for size, modes in (m.split("=") for m in args.modes_at)}
@@ -329,6 +364,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
+    stamp = {
+        "commit": args.commit or git_commit(),
+        "date": str(datetime.date.today()),
+        "command": args.command,
+    }
+    rows = merge(args.results, [dataclasses.replace(r, **stamp) for r in rows], args.fresh)
     notes = {r.note for r in rows if r.mode != "pandas" and r.run.ok}
     same = notes == {"outputs match pandas"}
     check = "every finished run matches the reference's" if same else ", ".join(sorted(notes))
