@@ -131,7 +131,8 @@ def bench_size(size: int, args: argparse.Namespace, workdir: str) -> list[Row]:
     synthetic.generate(raw, spec)
     ref_dir = os.path.join(base, "pandas")
     command = [common.PYTHON, str(REPO / "bench" / "preprocess.py"), "--reference", raw, ref_dir]
-    run = common.run_measured(command, ref_dir + ".log", args.timeout_minutes * 60, limit)
+    ref_limit = args.reference_memory_limit_gb * 1024  # the target's guard is the pipeline's, not pandas'
+    run = common.run_measured(command, ref_dir + ".log", args.timeout_minutes * 60, ref_limit)
     ref_ok = run.ok
     summary = json.loads(pathlib.Path(ref_dir, "reference.json").read_text()) if ref_ok else {}
     seconds = summary.get("seconds")
@@ -273,8 +274,9 @@ items = max(600, interactions / 50), seed 0; generation is not timed.
 - *peak RSS, tree*: the summed resident memory of the process and all its children, sampled every
   {sample} s (for multi_processing this includes the SDK worker processes; shared pages count once per
   process). *largest process*: `/usr/bin/time -v`'s maximum resident set size of a single process.
-- Runs are stopped after {timeout:g} min or above {limit} GiB of tree memory; a stopped row says which
-  outputs the pipeline had finished and which it was still writing.
+- Runs are stopped after {timeout:g} min or above {limit} GiB of tree memory (the pandas reference above
+  {reference_limit} GiB); a stopped row says which outputs the pipeline had finished and which it was still
+  writing.
 - Growth exponent (d log seconds / d log interactions between consecutive sizes; 1.0 is linear): {exponents}.
 - The pipeline runs with `data.text_encoder=none` (the encoder's throughput is in "Text encoder") and
   with the item scoring graph: EASE^R over the most frequent TRAIN items within `data.regression_memory_gib`
@@ -312,7 +314,8 @@ def write_docs(rows: list[Row], args: argparse.Namespace, check: str) -> None:
     runs = "\n".join(dict.fromkeys(f"{r.command}  # at {r.commit}, {r.date}" for r in rows))
     body = f"```\n{runs}\n```\n\n{common.machine()}\n\n" + SECTION.format(
         workers=args.workers, sample=common.SAMPLE_SECONDS, timeout=args.timeout_minutes,
-        limit=args.memory_limit_gb, exponents="; ".join(f"{m} {e}" for m, e in modes.items()),
+        limit=args.memory_limit_gb, reference_limit=args.reference_memory_limit_gb,
+        exponents="; ".join(f"{m} {e}" for m, e in modes.items()),
         check=check, table=table(rows), results=os.path.relpath(args.results, REPO),
         plot=common.relative_link(png, args.docs), headline=headline(rows),
     )  # fmt: skip
@@ -337,6 +340,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--timeout-minutes", type=float, default=30.0, help="per run")
     default_limit = round(common.memory_total_mb() / 1024 / 2, 1)
     p.add_argument("--memory-limit-gb", type=float, default=default_limit, help="per run (default: RAM / 2)")
+    reference_limit = round(common.memory_total_mb() / 1024 * 0.8, 1)
+    p.add_argument(
+        "--reference-memory-limit-gb", type=float, default=reference_limit, help="default: RAM x 0.8"
+    )
     p.add_argument("--workdir", help="where data and outputs go (default: a temporary directory)")
     p.add_argument("--keep", action="store_true", help="keep each size's data and outputs")
     p.add_argument("--docs", default=str(REPO / "docs" / "benchmarks.md"))
