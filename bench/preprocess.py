@@ -2,7 +2,7 @@
 
 For each size it generates the synthetic dataset once (users = size / 40, items = max(600, size / 50)),
 then runs, each in its own measured child process (wall time, peak memory, see ``bench/common.py``):
-``msrec preprocess`` once per DirectRunner mode, and ``common.reference``, a pandas computation of the
+``msrec preprocess`` once per DirectRunner mode, then ``common.reference``, a pandas computation of the
 same split, features and item scoring graph. It checks that the reference's test-split fingerprint, example
 counts, TRAIN vocabularies and scoring graph equal the pipeline's, prints a markdown table, writes a log-log
 scaling plot and replaces the "## Preprocessing" section of ``--docs``.
@@ -130,28 +130,14 @@ def bench_size(size: int, args: argparse.Namespace, workdir: str) -> list[Row]:
     print(f"{size:,} interactions: generating {spec.num_users:,} users, {spec.num_items:,} items", flush=True)
     synthetic.generate(raw, spec)
     ref_dir = os.path.join(base, "pandas")
-    command = [common.PYTHON, str(REPO / "bench" / "preprocess.py"), "--reference", raw, ref_dir]
-    ref_limit = args.reference_memory_limit_gb * 1024  # the target's guard is the pipeline's, not pandas'
-    run = common.run_measured(command, ref_dir + ".log", args.timeout_minutes * 60, ref_limit)
-    ref_ok = run.ok
-    summary = json.loads(pathlib.Path(ref_dir, "reference.json").read_text()) if ref_ok else {}
-    seconds = summary.get("seconds")
-    note = run.stopped or ("" if ref_ok else f"failed (exit {run.returncode}), see the log")
-    if ref_ok:
-        note = f"of which the scoring graph {summary['scoring_graph_seconds']:.0f} s"
-    rows, check_report = [Row(size, "pandas", run, seconds, note)], ""
-    print(f"  pandas: {run.seconds:.1f} s, peak {run.peak_mb:.0f} MB {note}", flush=True)
-    for mode in args.modes_at.get(size, args.modes):
-        out = os.path.join(base, mode)
+    rows, outs = [], {}
+    for mode in args.modes_at.get(size, args.modes):  # the pipeline first: it is what the table is for
+        outs[mode] = out = os.path.join(base, mode)
         command = beam_command(mode, raw, out, args.workers)
         run = common.run_measured(command, out + ".log", args.timeout_minutes * 60, limit)
         row = Row(size, mode, run)
         if run.ok:
             row.pipeline_seconds = json.loads(pathlib.Path(out, "metadata.json").read_text())["seconds"]
-            if ref_ok:
-                same, report = checks(ref_dir, out)
-                row.note = "outputs match pandas" if same else "OUTPUTS DIFFER from pandas"
-                check_report += f"{mode} vs pandas at {size:,}:\n{report}\n"
         elif run.stopped:
             row.note = f"{run.stopped}; reached: {stage_reached(out)}"
         else:
@@ -159,6 +145,22 @@ def bench_size(size: int, args: argparse.Namespace, workdir: str) -> list[Row]:
             print(common.log_tail(out + ".log"), file=sys.stderr)
         print(f"  {mode}: {run.seconds:.1f} s, peak {run.peak_mb:.0f} MB {row.note}", flush=True)
         rows.append(row)
+    command = [common.PYTHON, str(REPO / "bench" / "preprocess.py"), "--reference", raw, ref_dir]
+    ref_limit = args.reference_memory_limit_gb * 1024  # the target's guard is the pipeline's, not pandas'
+    run = common.run_measured(command, ref_dir + ".log", args.timeout_minutes * 60, ref_limit)
+    ref_ok = run.ok
+    summary = json.loads(pathlib.Path(ref_dir, "reference.json").read_text()) if ref_ok else {}
+    note = run.stopped or ("" if ref_ok else f"failed (exit {run.returncode}), see the log")
+    if ref_ok:
+        note = f"of which the scoring graph {summary['scoring_graph_seconds']:.0f} s"
+    rows.insert(0, Row(size, "pandas", run, summary.get("seconds"), note))
+    print(f"  pandas: {run.seconds:.1f} s, peak {run.peak_mb:.0f} MB {note}", flush=True)
+    check_report = ""
+    for row in rows[1:]:
+        if row.run.ok and ref_ok:
+            same, report = checks(ref_dir, outs[row.mode])
+            row.note = "outputs match pandas" if same else "OUTPUTS DIFFER from pandas"
+            check_report += f"{row.mode} vs pandas at {size:,}:\n{report}\n"
     print(check_report, end="", flush=True)
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)

@@ -20,6 +20,7 @@ SipHash (``pandas.util.hash_array``), which every worker computes alike.
 from __future__ import annotations
 
 import pickle
+import zlib
 from typing import Any, Iterable, Iterator, Sequence
 
 import apache_beam as beam
@@ -103,17 +104,19 @@ class Batch:
 
 
 def packed(value: Any) -> bytes:
-    """A batch (or any element) as the bytes a shuffle carries.
+    """A batch (or any element) as the bytes a shuffle carries: pickled, then zlib-compressed (level 1).
 
     The DirectRunner's grouping keeps each grouped value decoded, as live Python objects: a batch's
     strings would cost several times their pickled size while the whole source waits to be grouped.
-    Bytes stay bytes.
+    Bytes stay bytes. When a grouping is read, it is also encoded whole, once more, beside the table: at
+    25 M interactions the pickled rows (82 bytes each) peaked above 12 GiB there. Level 1 shrinks them
+    about 3x (25 bytes a row) for about half a microsecond per row.
     """
-    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return zlib.compress(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), 1)
 
 
 def unpacked(blob: bytes) -> Any:
-    return pickle.loads(blob)
+    return pickle.loads(zlib.decompress(blob))
 
 
 def packed_buckets(batch: Batch, key: str) -> Iterator[tuple[int, bytes]]:
