@@ -121,6 +121,14 @@ def section(result: dict[str, Any], peers: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def kept_sections(path: str) -> list[str]:
+    """The "## Transfer: ..." sections already in ``path``: ``bench/transfer.py`` writes those."""
+    old = pathlib.Path(path).read_text(encoding="utf-8") if pathlib.Path(path).exists() else ""
+    return [
+        m.group(0).rstrip() + "\n" for m in re.finditer(r"^## Transfer: .*?(?=^## |\Z)", old, re.M | re.S)
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--results", nargs="+", required=True, help="msrec benchmark JSON files")
@@ -134,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in args.results:
         result = json.load(open(path, encoding="utf-8"))
         parts.append(section(result, peers[result["dataset"]]))
+    parts += kept_sections(args.output)
     if args.epilogue:
         parts.append(args.epilogue)
     with open(args.output, "w", encoding="utf-8") as f:

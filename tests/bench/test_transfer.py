@@ -1,0 +1,91 @@
+"""bench/transfer.py: every row on msrec's split, margins against the best peer; results.py keeps it."""
+
+import importlib.util
+import pathlib
+import sys
+
+import pytest
+
+BENCH = pathlib.Path(__file__).resolve().parents[2] / "bench"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+transfer, results = _load("transfer"), _load("results")
+
+
+def metrics(hr, ndcg):
+    return {"HR@10": hr, "NDCG@10": ndcg, "HR@20": hr * 1.5, "NDCG@20": ndcg * 1.2, "MRR": ndcg * 0.9}
+
+
+def msrec(hr, ndcg, split="abc", served_gap=0.0):
+    return {
+        "test": metrics(hr, ndcg),
+        "seeds": [metrics(hr, ndcg)],
+        "served_minus_in_process": {"HR@10": served_gap, "NDCG@10": 0.0},
+        "test_split_sha256": split,
+        "config": {"model": {"sources": ["id", "sequence"], "graph_score_weight": 10.0}},
+        "train_seconds": [12.5],
+        "known_items_returned": 0,
+    }
+
+
+PEERS = {
+    "fingerprint": "abc",
+    "users_evaluated": 100,
+    "catalog": 50,
+    "train_interactions": 900,
+    "systems": {
+        "MostPopular": {"params": {"counts": "train+validation"}, "test": metrics(0.02, 0.01)},
+        "ItemKNN": {"params": {"k": 10}, "test": metrics(0.10, 0.05)},
+        "EASE^R": {"params": {"lambda": 250.0}, "test": metrics(0.08, 0.06)},
+    },
+}
+
+
+def test_rows_and_margins_against_the_best_peer_per_metric():
+    sasrec = {"test": metrics(0.09, 0.04), "test_split_sha256": "abc"}
+    found = transfer.rows(msrec(0.12, 0.066), msrec(0.11, 0.03, served_gap=0.01), PEERS, {"SASRec": sasrec})
+    labels = [label for label, _ in found]
+    assert labels == [
+        "msrec (defaults, 1 seed(s), served equal)",
+        "msrec (tuned, 1 seed(s), served differs by 0.0100)",
+        "MostPopular",
+        "ItemKNN (k=10)",
+        "EASE^R (lambda=250)",
+        "SASRec",
+    ]
+    text = transfer.section("toy", msrec(0.12, 0.066), None, PEERS, found)
+    # HR@10's best peer is ItemKNN (0.10), NDCG@10's is EASE^R (0.06): +20.0 % and +10.0 %.
+    assert "| msrec (defaults) | HR@10 | 0.1000 (ItemKNN (k=10)) | +20.0% |" in text
+    assert "| msrec (defaults) | NDCG@10 | 0.0600 (EASE^R (lambda=250)) | +10.0% |" in text
+    assert "| msrec (tuned) | NDCG@10 | 0.0600 (EASE^R (lambda=250)) | -50.0% |" in text
+    assert "| **0.1200** | **0.0660** |" in text  # the best NDCG@10 row is bold
+    assert "msrec (tuned): not run." in text
+
+
+@pytest.mark.parametrize("where", ["peers", "tuned", "extra", "extra without a fingerprint"])
+def test_a_row_on_another_split_is_refused(where):
+    peers = {**PEERS, "fingerprint": "zzz"} if where == "peers" else PEERS
+    tuned = msrec(0.1, 0.05, split="zzz") if where == "tuned" else None
+    extra = {}
+    if where.startswith("extra"):
+        extra["SASRec"] = {"test": metrics(0.1, 0.05)}
+        if where == "extra":
+            extra["SASRec"]["test_split_sha256"] = "zzz"
+    with pytest.raises(transfer.SplitMismatch):
+        transfer.rows(msrec(0.12, 0.066), tuned, peers, extra)
+
+
+def test_results_py_keeps_the_transfer_sections(tmp_path):
+    path = tmp_path / "results.md"
+    path.write_text(
+        "# Results\n\n## lastfm-2k\n\nold\n\n## Transfer: toy\n\n| a |\n\n## Where we stand\n\nx\n"
+    )
+    assert results.kept_sections(str(path)) == ["## Transfer: toy\n\n| a |\n"]
+    assert results.kept_sections(str(tmp_path / "missing.md")) == []
