@@ -128,10 +128,15 @@ def bench_size(size: int, args: argparse.Namespace, workdir: str) -> list[Row]:
     raw, limit = os.path.join(base, "raw"), args.memory_limit_gb * 1024
     spec = spec_for(size)
     print(f"{size:,} interactions: generating {spec.num_users:,} users, {spec.num_items:,} items", flush=True)
-    synthetic.generate(raw, spec)
+    marker = pathlib.Path(raw, ".spec.json")
+    if not (marker.exists() and marker.read_text() == json.dumps(dataclasses.asdict(spec))):
+        synthetic.generate(raw, spec)  # seeded: the same files every time
+        marker.write_text(json.dumps(dataclasses.asdict(spec)))
     ref_dir = os.path.join(base, "pandas")
     rows, outs = [], {}
-    for mode in args.modes_at.get(size, args.modes):  # the pipeline first: it is what the table is for
+    for mode in [
+        m for m in args.modes_at.get(size, args.modes) if m
+    ]:  # the pipeline first: it is what the table is for
         outs[mode] = out = os.path.join(base, mode)
         command = beam_command(mode, raw, out, args.workers)
         run = common.run_measured(command, out + ".log", args.timeout_minutes * 60, limit)
@@ -147,13 +152,21 @@ def bench_size(size: int, args: argparse.Namespace, workdir: str) -> list[Row]:
         rows.append(row)
     command = [common.PYTHON, str(REPO / "bench" / "preprocess.py"), "--reference", raw, ref_dir]
     ref_limit = args.reference_memory_limit_gb * 1024  # the target's guard is the pipeline's, not pandas'
-    run = common.run_measured(command, ref_dir + ".log", args.timeout_minutes * 60, ref_limit)
+    measured = pathlib.Path(ref_dir + ".measured.json")
+    if args.reuse_reference and measured.exists():  # the reference's code and data did not change
+        kept = json.loads(measured.read_text())
+        run, stamp = common.Measured(**kept.pop("run")), kept
+        print(f"  pandas: reusing {measured} (measured at {stamp['commit']}, {stamp['date']})", flush=True)
+    else:
+        run = common.run_measured(command, ref_dir + ".log", args.timeout_minutes * 60, ref_limit)
+        stamp = {"commit": args.commit, "date": str(datetime.date.today()), "command": args.command}
+        measured.write_text(json.dumps({"run": dataclasses.asdict(run), **stamp}))
     ref_ok = run.ok
     summary = json.loads(pathlib.Path(ref_dir, "reference.json").read_text()) if ref_ok else {}
     note = run.stopped or ("" if ref_ok else f"failed (exit {run.returncode}), see the log")
     if ref_ok:
         note = f"of which the scoring graph {summary['scoring_graph_seconds']:.0f} s"
-    rows.insert(0, Row(size, "pandas", run, summary.get("seconds"), note))
+    rows.insert(0, Row(size, "pandas", run, summary.get("seconds"), note, **stamp))
     print(f"  pandas: {run.seconds:.1f} s, peak {run.peak_mb:.0f} MB {note}", flush=True)
     check_report = ""
     for row in rows[1:]:
@@ -353,10 +366,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--results", default=str(RESULTS), help="every row measured so far (JSON)")
     p.add_argument("--fresh", action="store_true", help="drop the earlier rows in --results")
     p.add_argument("--commit", default=None, help="the code measured (default: git's HEAD)")
+    p.add_argument(
+        "--reuse-reference",
+        action="store_true",
+        help="reuse a finished reference run kept in --workdir (with --keep) instead of running it again",
+    )
     p.add_argument("--reference", nargs=2, metavar=("RAW", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.modes_at = {int(size): modes.split(",") for size, modes in (m.split("=") for m in args.modes_at)}
     args.command = common.command_line("preprocess.py", argv)
+    args.commit = args.commit or git_commit()
     return args
 
 
@@ -373,12 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    stamp = {
-        "commit": args.commit or git_commit(),
-        "date": str(datetime.date.today()),
-        "command": args.command,
-    }
-    rows = merge(args.results, [dataclasses.replace(r, **stamp) for r in rows], args.fresh)
+    stamp = {"commit": args.commit, "date": str(datetime.date.today()), "command": args.command}
+    rows = [dataclasses.replace(r, **{k: v for k, v in stamp.items() if not getattr(r, k)}) for r in rows]
+    rows = merge(args.results, rows, args.fresh)
     notes = {r.note for r in rows if r.mode != "pandas" and r.run.ok}
     same = notes == {"outputs match pandas"}
     check = "every finished run matches the reference's" if same else ", ".join(sorted(notes))
