@@ -136,13 +136,18 @@ def build(
     items, users = _items(read, p, lengths.tags), _keyed(read, "users", "user", p)
     timelines = read["interactions"][VALID] | "Split" >> split.SplitByUser()
     # Per batch of users, not per interaction: a shuffle or a combine costs Beam per element.
-    user_batches = timelines | "UserBatches" >> beam.BatchElements(
-        min_batch_size=USER_BATCH, max_batch_size=USER_BATCH
+    # Packed (batches.packed): the stages that wait for the item index keep every batch meanwhile.
+    user_batches = (
+        timelines
+        | "UserBatches" >> beam.BatchElements(min_batch_size=USER_BATCH, max_batch_size=USER_BATCH)
+        | "PackUsers" >> beam.Map(batches.packed)
     )
     item_counts = (
         user_batches
         | "TrainItems"
-        >> beam.FlatMap(lambda ts: collections.Counter(i for t in ts for i in t.train_items).items())
+        >> beam.FlatMap(
+            lambda b: collections.Counter(i for t in batches.unpacked(b) for i in t.train_items).items()
+        )
         | "ItemCounts" >> beam.CombinePerKey(sum)
     )
     item_index = (
@@ -197,7 +202,7 @@ def build(
     )
     catalog = (
         user_batches
-        | "CatalogItems" >> beam.FlatMap(lambda ts: {i for t in ts for i in t.items})
+        | "CatalogItems" >> beam.FlatMap(lambda b: {i for t in batches.unpacked(b) for i in t.items})
         | "Distinct" >> beam.Distinct()
     )
     candidates = catalog | "CandidateValues" >> beam.Map(lambda i: {F.ITEM_ID: i})

@@ -8,8 +8,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from preprocessing import graphs
-from preprocessing.records import Interaction
+from preprocessing import batches, graphs
+from preprocessing.records import Edge, Interaction
 from preprocessing.split import Timeline
 
 
@@ -95,7 +95,11 @@ def test_the_item_graph_counts_pairs_within_the_window_as_the_rule_says():
     counts = list(collections.Counter(i for s in trains for i in s).items())
     with TestPipeline() as p:
         index = p | "Counts" >> beam.Create([counts]) | beam.Map(graphs.ItemIndex.of)
-        out = p | beam.Create([timelines[:100], timelines[100:]]) | graphs.BuildItemGraph(2, 3, index)
+        out = (
+            p
+            | beam.Create([batches.packed(timelines[:100]), batches.packed(timelines[100:])])
+            | graphs.BuildItemGraph(2, 3, index)
+        )
         assert_that(out, equal_to(sorted(expected.items())))
 
 
@@ -108,3 +112,36 @@ def test_matrices_too_large_for_cholesky_are_inverted_by_lu_in_place(monkeypatch
     inverse = graphs.invert_in_place(gram)
     assert np.shares_memory(inverse, gram)
     np.testing.assert_allclose(inverse, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_packed_pair_keys_come_back_exactly_and_smaller():
+    rng = np.random.default_rng(3)
+    keys = np.sort(rng.integers(0, 500_000**2, size=5_000, dtype=np.int64))
+    keys[10:20] = keys[10]  # repeated pairs stay repeated: they are the counts
+    blob = graphs.pack_keys(keys)
+    np.testing.assert_array_equal(graphs.unpack_keys(blob), keys)
+    assert len(blob) < 8 * len(keys) / 1.5
+    assert graphs.unpack_keys(graphs.pack_keys(np.zeros(0, np.int64))).size == 0
+
+
+def test_friend_strength_is_one_plus_the_shared_train_items_both_ways():
+    trains = {"a": ["i1", "i2", "i3"], "b": ["i2", "i3", "i4"], "c": ["i9"]}
+    timelines = [
+        Timeline.of(u, [Interaction(u, i, t, str(t), 1.0) for t, i in enumerate([*items, "x", "y"])])
+        for u, items in trains.items()
+    ]
+    assert [list(t.train_items) for t in timelines] == list(trains.values())
+    # A repeated and a reversed edge count once; "e" has no timeline, so it shares nothing.
+    edges = [Edge("a", "b"), Edge("b", "a"), Edge("a", "c"), Edge("a", "b"), Edge("e", "b")]
+    with TestPipeline() as p:
+        out = {
+            "edges": p | "Edges" >> beam.Create(edges),
+            "timelines": p | "Timelines" >> beam.Create(timelines),
+        } | graphs.BuildSocialGraph(k=2)
+        expected = [
+            ("a", [("b", 3.0), ("c", 1.0)]),
+            ("b", [("a", 3.0), ("e", 1.0)]),
+            ("c", [("a", 1.0)]),
+            ("e", [("b", 1.0)]),
+        ]
+        assert_that(out, equal_to(expected))
