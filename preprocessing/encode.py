@@ -1,20 +1,24 @@
 """Joins item content and user profiles onto examples and encodes them as tf.Example.
 
 Items and users are small next to interactions, so they join as side inputs
-(a dict per worker) rather than through a shuffle. ``EncodeTimelines`` writes all of a
+(a dict per worker) rather than through a shuffle. The dicts hold packed records (``Tables``),
+unpacked when a key is read: as live records, 500,000 items' content and graph neighbours and
+625,000 profiles took gigabytes in every worker. ``EncodeTimelines`` writes all of a
 user's examples in one step: the profile part of the message is encoded once per user and
 each item's content part once per worker (``features.ExampleWriter.part``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any, Iterator, NamedTuple
 
 import apache_beam as beam
 
 from msrec import features as F
 from msrec import paths
 from preprocessing import sequences
+from preprocessing.batches import packed, unpacked
 from preprocessing.records import Item, User
 
 # The parts of a training example shared by many: a user's, and a target item's.
@@ -27,6 +31,38 @@ ITEM_SIDE = (
     F.ITEM_NEIGHBOR_IDS,
     F.ITEM_NEIGHBOR_WEIGHTS,
 )
+
+
+class Tables(NamedTuple):
+    """The encoders' side inputs: PCollections of ``(id, packed record)`` (``batches.packed``)."""
+
+    items: Any  # Item
+    users: Any  # User
+    neighbors: Any  # the item graph's [(neighbour, weight), ...]
+
+    @classmethod
+    def of(cls, items, users, neighbors) -> Tables:
+        pack = lambda name, pcoll: pcoll | f"Pack{name}" >> beam.MapTuple(lambda k, v: (k, packed(v)))  # noqa: E731
+        return cls(pack("Items", items), pack("Users", users), pack("Neighbors", neighbors))
+
+    def side_inputs(self) -> dict[str, Any]:
+        return {name: beam.pvalue.AsDict(pcoll) for name, pcoll in self._asdict().items()}
+
+
+class Unpacking(Mapping):
+    """A side input's dict of packed records, read as the records."""
+
+    def __init__(self, table: Mapping[str, bytes]):
+        self._table = table
+
+    def __getitem__(self, key: str) -> Any:
+        return unpacked(self._table[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
 
 
 def item_content(item: Item | None) -> dict[str, list[str]]:
@@ -66,23 +102,18 @@ class _Encode(beam.DoFn):
         self._write = F.ExampleWriter(self._features)  # per worker: it keeps each id's encoding
 
     def process(self, values, items, users, neighbors):
-        yield self._write(with_content(values, items, users, neighbors))
+        yield self._write(with_content(values, Unpacking(items), Unpacking(users), Unpacking(neighbors)))
 
 
 class EncodeExamples(beam.PTransform):
     """Value dicts -> serialized tf.Example bytes, with content and item neighbours joined in."""
 
-    def __init__(self, features: tuple[F.Feature, ...], items, users, neighbors):
+    def __init__(self, features: tuple[F.Feature, ...], tables: Tables):
         super().__init__()
-        self._features, self._items, self._users, self._neighbors = features, items, users, neighbors
+        self._features, self._tables = features, tables
 
     def expand(self, values):
-        return values | "Encode" >> beam.ParDo(
-            _Encode(self._features),
-            items=beam.pvalue.AsDict(self._items),
-            users=beam.pvalue.AsDict(self._users),
-            neighbors=beam.pvalue.AsDict(self._neighbors),
-        )
+        return values | "Encode" >> beam.ParDo(_Encode(self._features), **self._tables.side_inputs())
 
 
 class _EncodeTimeline(beam.DoFn):
@@ -98,6 +129,7 @@ class _EncodeTimeline(beam.DoFn):
 
     def process(self, timeline_friends, items, users, neighbors):
         timeline, friends = timeline_friends
+        items, users, neighbors = Unpacking(items), Unpacking(users), Unpacking(neighbors)
         user = users.get(timeline.user)
         profile = {F.USER_ID: timeline.user, F.USER_ATTRIBUTES: list(user.attributes) if user else []}
         profile.update(sequences.friend_features(friends))
@@ -121,15 +153,11 @@ class EncodeTimelines(beam.PTransform):
     user's profile joined in, as ``EncodeExamples`` would give them one by one.
     """
 
-    def __init__(self, features, items, users, neighbors, history_length: int, mode: str = "prefix"):
+    def __init__(self, features, tables: Tables, history_length: int, mode: str = "prefix"):
         super().__init__()
-        self._features, self._length, self._mode = features, history_length, mode
-        self._items, self._users, self._neighbors = items, users, neighbors
+        self._features, self._length, self._mode, self._tables = features, history_length, mode, tables
 
     def expand(self, timelines):
         return timelines | "Encode" >> beam.ParDo(
-            _EncodeTimeline(self._features, self._length, self._mode),
-            items=beam.pvalue.AsDict(self._items),
-            users=beam.pvalue.AsDict(self._users),
-            neighbors=beam.pvalue.AsDict(self._neighbors),
+            _EncodeTimeline(self._features, self._length, self._mode), **self._tables.side_inputs()
         ).with_outputs(*paths.SPLITS)

@@ -140,7 +140,7 @@ def build(
     user_batches = (
         timelines
         | "UserBatches" >> beam.BatchElements(min_batch_size=USER_BATCH, max_batch_size=USER_BATCH)
-        | "PackUsers" >> beam.Map(batches.packed)
+        | "PackUserBatches" >> beam.Map(batches.packed)
     )
     item_counts = (
         user_batches
@@ -183,10 +183,11 @@ def build(
         | "JoinFriends" >> beam.CoGroupByKey()
         | "WithFriends" >> beam.FlatMap(sequences.with_friends)
     )
+    tables = encode.Tables.of(items, users, neighbors)
     examples = joined | "Examples" >> encode.EncodeTimelines(
-        contract, items, users, neighbors, lengths.history, data.history_mode
+        contract, tables, lengths.history, data.history_mode
     )
-    encoder = lambda features: encode.EncodeExamples(features, items, users, neighbors)
+    encoder = lambda features: encode.EncodeExamples(features, tables)
     counts = []
     for name in paths.SPLITS:
         _write_records(examples[name], output_dir, name, shards)
