@@ -2,8 +2,9 @@
 
 Items and users are small next to interactions, so they join as side inputs
 (a dict per worker) rather than through a shuffle. The dicts hold packed records (``Tables``),
-unpacked when a key is read: as live records, 500,000 items' content and graph neighbours and
-625,000 profiles took gigabytes in every worker. ``EncodeTimelines`` writes all of a
+unpacked when a key is read: measured with tracemalloc on the 25 M benchmark's items, an item's
+record takes about 1,010 bytes live and 336 packed, its 20 graph neighbours 3,030 and 474, so
+500,000 items take about 2 GB live in every worker. ``EncodeTimelines`` writes all of a
 user's examples in one step: the profile part of the message is encoded once per user and
 each item's content part once per worker (``features.ExampleWriter.part``).
 """
