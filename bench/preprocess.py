@@ -138,6 +138,7 @@ def bench_size(size: int, args: argparse.Namespace, workdir: str) -> list[Row]:
         m for m in args.modes_at.get(size, args.modes) if m
     ]:  # the pipeline first: it is what the table is for
         outs[mode] = out = os.path.join(base, mode)
+        shutil.rmtree(out, ignore_errors=True)  # a kept earlier run's outputs (msrec will not overwrite)
         command = beam_command(mode, raw, out, args.workers)
         run = common.run_measured(command, out + ".log", args.timeout_minutes * 60, limit)
         row = Row(size, mode, run)
