@@ -82,7 +82,7 @@ def rows(defaults: dict, tuned: dict | None, peers: dict, extra: dict[str, dict]
     return found + [(name, result.get("test", result)) for name, result in extra.items()]
 
 
-def section(name: str, defaults: dict, tuned: dict | None, peers: dict, found: list[tuple[str, dict]]) -> str:
+def section(defaults: dict, tuned: dict | None, peers: dict, found: list[tuple[str, dict]]) -> str:
     """The markdown body of "## Transfer: NAME"."""
     lines = [
         f"Test split fingerprint `{defaults['test_split_sha256']}`; {peers['users_evaluated']:,} users "
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     except SplitMismatch as e:
         raise SystemExit(f"transfer: {e}") from None
     body = f"```\n{common.command_line('transfer.py', sys.argv[1:] if argv is None else argv)}\n```\n\n"
-    body += f"{common.machine()}\n\n" + section(name, defaults, tuned, peers, found)
+    body += f"{common.machine()}\n\n" + section(defaults, tuned, peers, found)
     common.write_section(args.docs, f"Transfer: {name}", body)
     summary = {"dataset": name, "rows": dict(found), "test_split_sha256": defaults["test_split_sha256"]}
     (work / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")

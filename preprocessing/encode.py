@@ -65,6 +65,10 @@ class Unpacking(Mapping):
     def __len__(self) -> int:
         return len(self._table)
 
+    @classmethod
+    def each(cls, *tables: Mapping[str, bytes]) -> tuple[Unpacking, ...]:
+        return tuple(cls(table) for table in tables)
+
 
 def item_content(item: Item | None) -> dict[str, list[str]]:
     if item is None:
@@ -103,7 +107,7 @@ class _Encode(beam.DoFn):
         self._write = F.ExampleWriter(self._features)  # per worker: it keeps each id's encoding
 
     def process(self, values, items, users, neighbors):
-        yield self._write(with_content(values, Unpacking(items), Unpacking(users), Unpacking(neighbors)))
+        yield self._write(with_content(values, *Unpacking.each(items, users, neighbors)))
 
 
 class EncodeExamples(beam.PTransform):
@@ -130,7 +134,7 @@ class _EncodeTimeline(beam.DoFn):
 
     def process(self, timeline_friends, items, users, neighbors):
         timeline, friends = timeline_friends
-        items, users, neighbors = Unpacking(items), Unpacking(users), Unpacking(neighbors)
+        items, users, neighbors = Unpacking.each(items, users, neighbors)
         user = users.get(timeline.user)
         profile = {F.USER_ID: timeline.user, F.USER_ATTRIBUTES: list(user.attributes) if user else []}
         profile.update(sequences.friend_features(friends))

@@ -60,7 +60,7 @@ def test_rows_and_margins_against_the_best_peer_per_metric():
         "EASE^R (lambda=250)",
         "SASRec",
     ]
-    text = transfer.section("toy", msrec(0.12, 0.066), None, PEERS, found)
+    text = transfer.section(msrec(0.12, 0.066), None, PEERS, found)
     # HR@10's best peer is ItemKNN (0.10), NDCG@10's is EASE^R (0.06): +20.0 % and +10.0 %.
     assert "| msrec (defaults) | HR@10 | 0.1000 (ItemKNN (k=10)) | +20.0% |" in text
     assert "| msrec (defaults) | NDCG@10 | 0.0600 (EASE^R (lambda=250)) | +10.0% |" in text
