@@ -207,28 +207,35 @@ def _timelines(raw_dir: str):
     return t, edges
 
 
-def _scoring_graph(t, popularity, data, out_dir: str) -> float:
-    """The item scoring graph, by the pipeline's own regression (a numpy/LAPACK function) over the same
-    covered items (the most frequent TRAIN items within the memory budget, ties by id); its seconds."""
+def _scoring_graph(t, data, out_dir: str) -> float:
+    """The item scoring graphs, by the pipeline's own regression (a numpy/LAPACK function) over the same
+    covered items (the most frequent items within the memory budget, ties by id): over TRAIN
+    (``scoring_graph.jsonl``), then over TRAIN + VALIDATION (``scoring_graph_refit.jsonl``); their seconds."""
+    from msrec import paths
     from preprocessing import graphs
 
     started = time.perf_counter()
     limit = graphs.budget_items(data.regression_memory_gib, data.regression_max_items)
     by_name = np.argsort(t["items"])
-    covered = by_name[np.argsort(-popularity[by_name], kind="stable")][:limit]
-    covered = covered[popularity[covered] > 0]
-    position = np.full(len(t["items"]), -1, np.int64)
-    position[covered] = np.arange(len(covered))
-    train = t["part"] == 0
-    users, at = t["u"][train], position[t["i"][train]]
-    users, at = users[at >= 0], at[at >= 0]
-    sets = np.split(at, np.flatnonzero(np.diff(users)) + 1) if len(at) else []
-    edges = graphs.regression(
-        (np.unique(s) for s in sets), list(t["items"][covered]), data.regression_l2, data.regression_neighbors
-    )
-    with open(os.path.join(out_dir, "scoring_graph.jsonl"), "w") as f:
-        for edge in edges:
-            f.write(json.dumps(edge) + "\n")
+    for last_part, name in ((0, paths.SCORING_GRAPH), (1, paths.SCORING_GRAPH_REFIT)):
+        used = t["part"] <= last_part
+        popularity = np.bincount(t["i"][used], minlength=len(t["items"]))
+        covered = by_name[np.argsort(-popularity[by_name], kind="stable")][:limit]
+        covered = covered[popularity[covered] > 0]
+        position = np.full(len(t["items"]), -1, np.int64)
+        position[covered] = np.arange(len(covered))
+        users, at = t["u"][used], position[t["i"][used]]
+        users, at = users[at >= 0], at[at >= 0]
+        sets = np.split(at, np.flatnonzero(np.diff(users)) + 1) if len(at) else []
+        edges = graphs.regression(
+            (np.unique(s) for s in sets),
+            list(t["items"][covered]),
+            data.regression_l2,
+            data.regression_neighbors,
+        )
+        with open(os.path.join(out_dir, f"{name}.jsonl"), "w") as f:
+            for edge in edges:
+                f.write(json.dumps(edge) + "\n")
     return round(time.perf_counter() - started, 1)
 
 
@@ -390,6 +397,6 @@ def reference(raw_dir: str, out_dir: str, chunk: int = 100_000) -> None:
         [pa.table({**candidates, F.ITEM_NEIGHBOR_WEIGHTS: weights})],
     )
     summary = {"users": len(active), "catalog_items": len(catalog), **counts}
-    summary["scoring_graph_seconds"] = _scoring_graph(t, popularity, data, out_dir)
+    summary["scoring_graph_seconds"] = _scoring_graph(t, data, out_dir)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     pathlib.Path(out_dir, "reference.json").write_text(json.dumps(summary, indent=2))

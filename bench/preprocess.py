@@ -88,13 +88,15 @@ def stage_reached(out: str) -> str:
     )
 
 
-def same_scoring_graph(ref_dir: str, beam_dir: str, tolerance: float = 1e-5) -> str:
+def same_scoring_graph(
+    ref_dir: str, beam_dir: str, name: str = "scoring_graph", tolerance: float = 1e-5
+) -> str:
     """``same`` when both runs give every item the same sources with weights within ``tolerance``
-    (LAPACK's threads may sum in another order), else what differs."""
-    ref_file = pathlib.Path(ref_dir, "scoring_graph.jsonl")
+    (LAPACK's threads may sum in another order) in graph ``name``, else what differs."""
+    ref_file = pathlib.Path(ref_dir, f"{name}.jsonl")
     ref = dict(json.loads(line) for line in ref_file.read_text().splitlines())
     beam = {}
-    for f in pathlib.Path(beam_dir, "scoring_graph").glob("*.jsonl"):
+    for f in pathlib.Path(beam_dir, name).glob("*.jsonl"):
         beam.update(json.loads(line) for line in f.read_text().splitlines())
     if set(ref) != set(beam):
         return f"DIFFERENT items ({len(ref):,} against {len(beam):,})"
@@ -107,6 +109,7 @@ def same_scoring_graph(ref_dir: str, beam_dir: str, tolerance: float = 1e-5) -> 
 
 def checks(ref_dir: str, beam_dir: str) -> tuple[bool, str]:
     """Compares the reference's split fingerprint, example counts and TRAIN vocabularies with Beam's."""
+    from msrec import paths
     from preprocessing import split
 
     ref = json.loads(pathlib.Path(ref_dir, "reference.json").read_text())
@@ -118,7 +121,8 @@ def checks(ref_dir: str, beam_dir: str) -> tuple[bool, str]:
     for name in ("vocab/item_id.txt", "vocab/user_id.txt", "item_counts.txt"):
         ref_lines, beam_lines = (pathlib.Path(d, name).read_text().split() for d in (ref_dir, beam_dir))
         found[name] = ("same" if ref_lines == beam_lines else "DIFFERENT", "same")
-    found["scoring_graph"] = (same_scoring_graph(ref_dir, beam_dir), "same")
+    for name in (paths.SCORING_GRAPH, paths.SCORING_GRAPH_REFIT):
+        found[name] = (same_scoring_graph(ref_dir, beam_dir, name), "same")
     report = "\n".join(f"  {key}: pandas {a}  beam {b}" for key, (a, b) in found.items())
     return all(a == b for a, b in found.values()), report
 

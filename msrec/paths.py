@@ -7,7 +7,8 @@ A preprocessed data directory::
     <data>/vocab/<name>.txt     one value per line, most frequent first (TRAIN only)
     <data>/item_counts.txt      TRAIN popularity, aligned with vocab/item_id.txt
     <data>/{train,validation,test,candidates,users}/part-*.tfrecord.gz
-    <data>/scoring_graph/part-*.jsonl   [item, [[source, weight], ...]] per line (EASE^R)
+    <data>/scoring_graph/part-*.jsonl   [item, [[source, weight], ...]] per line (EASE^R over TRAIN)
+    <data>/scoring_graph_refit/part-*.jsonl   the same over TRAIN + VALIDATION, for a model refit on both
     <data>/item_text/part-*.tfrecord.gz  per catalog item: its text and its sentence vector
                                 (features.text_records; absent when data.text_encoder is none)
     <data>/dead_letter/part-*.jsonl
@@ -28,6 +29,7 @@ METADATA = "metadata.json"
 SPLITS = ("train", "validation", "test")
 CANDIDATES, USERS, DEAD_LETTER = "candidates", "users", "dead_letter"
 SCORING_GRAPH = "scoring_graph"
+SCORING_GRAPH_REFIT = "scoring_graph_refit"
 ITEM_TEXT = "item_text"
 TFRECORD_SUFFIX = ".tfrecord.gz"
 

@@ -4,6 +4,7 @@
     items + item_tags (+ tag_names) --JoinItemTags--> items with their most used tags
     interactions -> SplitByUser -> EncodeTimelines -> {train,validation,test}/
                                 -> TRAIN item sets -> BuildScoringGraph -> scoring_graph/
+                                -> TRAIN + VALIDATION item sets -> scoring_graph_refit/
                                 -> latest state  -> EncodeExamples -> users/
                                 -> catalog       -> EncodeExamples -> candidates/
                                 -> catalog + items -> EmbedItemText -> item_text/ (unless text_encoder=none)
@@ -158,21 +159,34 @@ def build(
     neighbors = user_batches | "ItemGraph" >> graphs.BuildItemGraph(
         data.cooccurrence_window, lengths.neighbors, item_index
     )
-    scoring = user_batches | "ScoringGraph" >> graphs.BuildScoringGraph(
+    known_counts = (
+        user_batches
+        | "KnownItems"
+        >> beam.FlatMap(
+            lambda b: collections.Counter(i for t in batches.unpacked(b) for i in t.known_items).items()
+        )
+        | "KnownItemCounts" >> beam.CombinePerKey(sum)
+    )
+    scoring, scoring_refit = user_batches | "ScoringGraph" >> graphs.BuildScoringGraph(
         data.regression_l2,
         data.regression_neighbors,
         graphs.budget_items(data.regression_memory_gib, data.regression_max_items),
         item_counts,
+        known_counts,
         clock,
     )
-    (
-        scoring
-        | "ScoringJson" >> beam.Map(lambda kv: json.dumps(kv, ensure_ascii=False))
-        | "WriteScoring"
-        >> beam.io.WriteToText(
-            paths.join(output_dir, paths.SCORING_GRAPH, "part"), file_name_suffix=".jsonl", num_shards=1
+    for label, graph, folder in (
+        ("", scoring, paths.SCORING_GRAPH),
+        ("Refit", scoring_refit, paths.SCORING_GRAPH_REFIT),
+    ):
+        (
+            graph
+            | f"ScoringJson{label}" >> beam.Map(lambda kv: json.dumps(kv, ensure_ascii=False))
+            | f"WriteScoring{label}"
+            >> beam.io.WriteToText(
+                paths.join(output_dir, folder, "part"), file_name_suffix=".jsonl", num_shards=1
+            )
         )
-    )
     friends = _friends(read, timelines, p, lengths.friends)
     joined = (
         # Packed: the join holds every timeline at once (see batches.packed).

@@ -71,6 +71,11 @@ class Timeline:
         return self.items[:-2] if self.evaluated else self.items
 
     @property
+    def known_items(self) -> tuple[str, ...]:
+        """TRAIN + VALIDATION items, the ones ``known`` holds."""
+        return self.items[:-1] if self.evaluated else self.items
+
+    @property
     def validation(self) -> Interaction | None:
         return self._at(len(self.items) - 2) if self.evaluated else None
 

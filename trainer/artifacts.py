@@ -24,7 +24,9 @@ WEIGHTS = "final"
 def build(data_dir: str, config: msrec_config.Config) -> TwoTowerModel:
     """A model for ``data_dir`` with its variables created (``auto`` settings resolved against it)."""
     config, _ = auto.resolve(config, data.metadata(data_dir))
-    model = TwoTowerModel(tables.read(data_dir, config.model.evidence_in_loss > 0), config.model)
+    model = TwoTowerModel(
+        tables.read(data_dir, config.model.evidence_in_loss > 0, config.train.refit), config.model
+    )
     model.trained_on_validation = config.train.refit
     model(F.sample(F.select(model.tables.contract, F.QUERY, F.CANDIDATE)))
     return model

@@ -7,6 +7,7 @@ directory's ``metadata.json``, so the trainer always reads what preprocessing wr
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,8 @@ import tensorflow as tf
 
 from msrec import features as F
 from msrec import paths
+
+log = logging.getLogger(__name__)
 
 
 def metadata(data_dir: str) -> dict[str, Any]:
@@ -80,14 +83,32 @@ def item_popularity(data_dir: str) -> dict[str, int]:
     return dict(zip(ids, map(int, counts), strict=True))
 
 
-def scoring_graph(data_dir: str) -> dict[str, list[tuple[str, float]]]:
-    """Per item, its sources in the item scoring graph and their weights (``preprocessing/graphs.py``)."""
+def scoring_graph(data_dir: str, refit: bool = False) -> dict[str, list[tuple[str, float]]]:
+    """Per item, its sources in the item scoring graph and their weights (``preprocessing/graphs.py``).
+
+    ``refit``: the graph over TRAIN + VALIDATION, for a model refit on both; data preprocessed before
+    it was written has only the TRAIN graph, which is then used (and said in the log).
+    """
+    if refit:
+        files = tf.io.gfile.glob(paths.join(data_dir, paths.SCORING_GRAPH_REFIT, "part-*.jsonl"))
+        if files:
+            return _read_graph(files)
+        log.warning(
+            "%s has no %s/ (preprocessed by an older msrec): the refit model scores with the TRAIN graph; "
+            "run `msrec preprocess` again for the graph over TRAIN + VALIDATION",
+            data_dir,
+            paths.SCORING_GRAPH_REFIT,
+        )
     files = tf.io.gfile.glob(paths.join(data_dir, paths.SCORING_GRAPH, "part-*.jsonl"))
     if not files:
         raise FileNotFoundError(
             f"{data_dir} has no {paths.SCORING_GRAPH}/: it was preprocessed by an older msrec; "
             "run `msrec preprocess` again (or set model.graph_score_weight=0)"
         )
+    return _read_graph(files)
+
+
+def _read_graph(files: list[str]) -> dict[str, list[tuple[str, float]]]:
     graph = {}
     for path in files:
         for line in read_lines(path):

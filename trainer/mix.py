@@ -49,7 +49,7 @@ def parts(
     vectors = catalog.embed(model.candidate_tower, tables.catalog)
     if cold is None:
         cold = scoring.cold_text(model, data_dir, tables.catalog_ids, 1.0, 0.0)
-    graph = data.scoring_graph(data_dir)
+    graph = data.scoring_graph(data_dir, refit=split != "validation")
     scorer = Scorer(tables.catalog_ids, vectors, graph, model.temperature, 1.0, cold)
     position = {item: i for i, item in enumerate(tables.catalog_ids)}
     inputs = F.select(tables.contract, F.QUERY, F.CANDIDATE, F.EVAL)

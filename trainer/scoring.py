@@ -287,7 +287,8 @@ def for_model(
         if extra[2] is not None:
             extra_text = (extra[2][keep], {name: values[keep] for name, values in extra[3].items()})
     weight = model.graph_score_weight
-    graph = data.scoring_graph(data_dir) if weight > 0 else {}
+    # The graph fitted on what the towers were: TRAIN, or TRAIN + VALIDATION for a refit model.
+    graph = data.scoring_graph(data_dir, getattr(model, "trained_on_validation", True)) if weight > 0 else {}
     cold = cold_text(model, data_dir, item_ids, model.cold_text_weight, model.cold_text_offset, extra_text)
     return item_ids, Scorer(item_ids, vectors, graph, model.temperature, weight, cold)
 

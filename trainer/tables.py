@@ -88,8 +88,9 @@ def read_users(data_dir: str, tables: Tables) -> UserRows:
     )
 
 
-def read(data_dir: str, with_scoring_graph: bool = False) -> Tables:
-    """The ``Tables`` of a finished preprocessing output (the scoring graph only when asked)."""
+def read(data_dir: str, with_scoring_graph: bool = False, refit: bool = False) -> Tables:
+    """The ``Tables`` of a finished preprocessing output (the scoring graph only when asked: over
+    TRAIN + VALIDATION when ``refit``)."""
     meta = data.metadata(data_dir)
     contract = F.from_dict(meta["features"])
     sizes = meta["vocabulary_sizes"]
@@ -105,7 +106,7 @@ def read(data_dir: str, with_scoring_graph: bool = False) -> Tables:
         text_vectors=text_vectors,
         text_encoder=meta.get("text_embedding", {}).get("encoder", ""),
         text_fields=tuple(meta.get("data_config", {}).get("text_fields", F.TEXT_FIELDS)),
-        scoring_graph=data.scoring_graph(data_dir) if with_scoring_graph else None,
+        scoring_graph=data.scoring_graph(data_dir, refit) if with_scoring_graph else None,
     )
 
 

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -236,3 +237,24 @@ def test_scoring_graph_covers_train_items_only(tiny_data):
     assert sorted(s for s, w in graph["i4"] if w < 0) == ["i2", "i6"]
     named = set(graph) | {s for sources in graph.values() for s, _ in sources}
     assert named == {"i1", "i2", "i4", "i6"}
+
+
+def test_the_refit_scoring_graph_is_the_regression_over_train_and_validation(tiny_data):
+    from preprocessing import graphs
+
+    read = lambda folder: dict(
+        json.loads(line) for line in open(glob.glob(f"{tiny_data}/{folder}/*.jsonl")[0])
+    )
+    refit = read(paths.SCORING_GRAPH_REFIT)
+    # TRAIN + VALIDATION sets {i1, i2, i3}, {i2, i3}, {i1, i6}, {i1, i2, i4} over the items by count
+    # (i1, i2: 3; i3: 2; i4, i6: 1): the VALIDATION-only i3 joins; TEST-only i5 and i9 still do not.
+    names = ["i1", "i2", "i3", "i4", "i6"]
+    sets = [[0, 1, 2], [1, 2], [0, 4], [0, 1, 3]]
+    data = config.DataConfig()
+    expected = dict(graphs.regression(sets, names, data.regression_l2, data.regression_neighbors))
+    assert refit.keys() == expected.keys()
+    for item, edges in expected.items():
+        assert [s for s, _ in refit[item]] == [s for s, _ in edges]
+        np.testing.assert_allclose([w for _, w in refit[item]], [w for _, w in edges], rtol=1e-5)
+    assert [s for s, w in refit["i3"] if w > 0][0] == "i2"  # its partner in two sets, strongest
+    assert "i3" not in read(paths.SCORING_GRAPH)

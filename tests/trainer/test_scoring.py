@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -46,6 +48,30 @@ def test_the_scoring_graph_is_read_from_preprocessing_and_its_absence_is_explain
     assert {s for s, w in graph["i2"] if w > 0} == {"i1"}
     with pytest.raises(FileNotFoundError, match="run `msrec preprocess` again"):
         data.scoring_graph(str(tmp_path))
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_a_model_scores_with_the_graph_fitted_on_what_it_was_trained_on(tiny_data, refit):
+    from msrec import config
+    from trainer import artifacts
+
+    cfg = config.override(config.Config(), [f"train.refit={str(refit).lower()}"])
+    item_ids, scorer = scoring.for_model(artifacts.build(tiny_data, cfg), tiny_data)
+    # i3 is a VALIDATION item only: it has evidence (for i2, its partner in two sets) in the
+    # TRAIN + VALIDATION graph, and none in the TRAIN graph, which scores the validation run.
+    evidence = dict(zip(item_ids, scorer.evidence(tf.constant([["i3"]])).numpy()[0], strict=True))
+    assert (evidence["i2"] > 0) == refit
+
+
+def test_data_without_the_refit_graph_falls_back_to_the_train_graph_and_says_so(tiny_data, tmp_path, caplog):
+    from msrec import paths
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_data, old)
+    shutil.rmtree(old / paths.SCORING_GRAPH_REFIT)
+    assert data.scoring_graph(tiny_data, refit=True) != data.scoring_graph(tiny_data)
+    assert data.scoring_graph(str(old), refit=True) == data.scoring_graph(tiny_data)
+    assert "no scoring_graph_refit/" in caplog.text
 
 
 # The cold-text term: 6 items, d and f cold. Sentence vectors on a circle, words as in a shop.
