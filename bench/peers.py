@@ -171,15 +171,14 @@ def most_popular(data: Interactions) -> Scorer:
 
 
 def _item_item(data: Interactions, weights: np.ndarray) -> Scorer:
-    """score(u, j) = sum over the user's items i of weights[i, j] (over ``data.items``)."""
+    """score(u, j) = sum over the user's items i of weights[i, j] (over ``data.items``). A history
+    item without interactions in ``data`` has a zero row (so in both models), so it adds nothing."""
     position = np.full(data.num_items, -1, dtype=np.int64)
     position[data.items] = np.arange(len(data.items))
 
     def score(histories: list[np.ndarray]) -> np.ndarray:
         out = np.zeros((len(histories), data.num_items), dtype=np.float32)
-        rows = [position[h] for h in histories]
-        if any((r < 0).any() for r in rows):
-            raise ValueError("a history item has no interaction in the fitted data")
+        rows = [position[h][position[h] >= 0] for h in histories]
         lengths = np.array([len(r) for r in rows])
         nonempty = np.flatnonzero(lengths)
         if len(nonempty):
@@ -266,7 +265,11 @@ def tune(
     return best, scores
 
 
-def run(data_dir: str, knn_grid: Sequence[int], lambdas: Sequence[float], log=print) -> dict:
+def run(
+    data_dir: str, knn_grid: Sequence[int], lambdas: Sequence[float], log=print, train_fit: bool = False
+) -> dict:
+    """Every peer tuned, refit and scored; ``train_fit`` adds EASE^R fitted on TRAIN alone (no refit),
+    scored on TEST with the same TRAIN + VALIDATION histories: what the refit adds."""
     t0 = time.perf_counter()
     catalog, user_index, pairs, validation, test = load(data_dir)
     num_users, num_items = len(user_index), len(catalog)
@@ -325,6 +328,8 @@ def run(data_dir: str, knn_grid: Sequence[int], lambdas: Sequence[float], log=pr
     )
     gram_train = None  # free it before the refit (the tuning closures are done with it)
     final("EASE^R", lambda: ease(full_data, float(lam)), {"lambda": float(lam)}, ease_scores)
+    if train_fit:
+        final("EASE^R (fit on TRAIN only)", lambda: ease(train_data, float(lam)), {"lambda": float(lam)})
 
     with open(os.path.join(data_dir, "metadata.json")) as f:
         meta = json.load(f)
@@ -376,6 +381,11 @@ def main(argv: list[str] | None = None) -> None:
         help="EASE^R lambdas to try on VALIDATION",
     )
     p.add_argument("--threads", default="1", help="BLAS threads (default 1)")
+    p.add_argument(
+        "--train-fit",
+        action="store_true",
+        help="also score EASE^R fitted on TRAIN only (no refit), with the same TEST histories",
+    )
     args = p.parse_args(argv)
     if not os.path.exists(os.path.join(args.data, "_SUCCESS")):
         raise SystemExit(f"peers: {args.data} is not a finished preprocessing output (no _SUCCESS)")
@@ -384,6 +394,7 @@ def main(argv: list[str] | None = None) -> None:
         [int(v) for v in args.knn.split(",") if v.strip()],
         [float(v) for v in args.lambdas.split(",") if v.strip()],
         log=lambda s: print(s, flush=True),
+        train_fit=args.train_fit,
     )
     result["command"] = "python bench/peers.py " + " ".join(sys.argv[1:] if argv is None else argv)
     out = pathlib.Path(args.output)

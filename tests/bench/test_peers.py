@@ -81,3 +81,12 @@ def test_evaluate_uses_the_protocols_ranks():
     result = peers.evaluate(pop, data, split, {"u0": 0})
     # item 5 scores 0: every other non-excluded item (2, 3, 4) scores more -> rank 4
     assert result == metrics.summarize(np.array([4]))
+
+
+def test_a_history_item_the_fit_never_saw_adds_nothing():
+    # Item 5 has no interaction in the fit (a VALIDATION item scored by a TRAIN-only fit): its row of
+    # B is zero, so a history with it scores as the history without it.
+    scorer = peers.ease(_data(), 2.0)
+    with_unseen = scorer([np.array([0, 5]), np.array([5])])
+    np.testing.assert_allclose(with_unseen, scorer([np.array([0]), np.array([], np.int64)]))
+    assert (with_unseen[1] == 0).all()
