@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--tune-minutes", type=float, default=30.0, help="msrec tune's budget (0: no tuned row)")
     p.add_argument("--lambdas", help="EASE^R's VALIDATION grid (bench/peers.py's default otherwise)")
+    p.add_argument("--peer-threads", default="1", help="BLAS threads for bench/peers.py (default 1)")
     p.add_argument("--extra", action="append", default=[], metavar="NAME=JSON", help="a row run elsewhere")
     p.add_argument("--docs", default=str(REPO / "docs" / "results.md"))
     args = p.parse_args(argv)
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             (work / "tuned" / "data").symlink_to(data)
         tuned = step("tuned", benchmark_command(args, str(work / "tuned"), str(work / "tuned.json"), True))
     peers_command = [common.PYTHON, str(REPO / "bench" / "peers.py"), "--data", str(data)]
-    peers_command += ["--output", str(work / "peers.json")] + (
+    peers_command += ["--output", str(work / "peers.json"), "--threads", args.peer_threads, "--train-fit"] + (
         ["--lambdas", args.lambdas] if args.lambdas else []
     )
     peers = step("peers", peers_command)
