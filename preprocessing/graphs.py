@@ -172,24 +172,25 @@ def regression(
 
 
 def regressions(
-    sets: Sequence[tuple[np.ndarray, np.ndarray]],
+    sets: Sequence[tuple[np.ndarray, ...]],
     train_items: Sequence[str],
-    known_items: Sequence[str],
+    known_items: Sequence[str] | None = None,
+    *,
     l2: float,
     k: int,
     clock: progress.Clock | None = None,
 ) -> Iterator[tuple[int, str, list[tuple[str, float]]]]:
-    """``regression`` over each user's TRAIN set, then over their TRAIN + VALIDATION set, one after the
-    other (one Gram matrix at a time): ``(0, item, sources)`` then ``(1, item, sources)``."""
-    for which, (name, items) in enumerate(
-        (("scoring graph", train_items), ("refit scoring graph", known_items))
-    ):
+    """``regression`` over each user's TRAIN set, then (given ``known_items``) over their TRAIN +
+    VALIDATION set, one after the other (one Gram matrix at a time): ``(0, item, sources)`` then
+    ``(1, item, sources)``."""
+    graphs = (("scoring graph", train_items), ("refit scoring graph", known_items))
+    for which, (name, items) in enumerate(graphs if known_items is not None else graphs[:1]):
         for item, sources in regression((s[which] for s in sets), items, l2, k, clock, name):
             yield which, item, sources
 
 
 class BuildScoringGraph(beam.PTransform):
-    """Packed lists of ``Timeline`` s (``batches.packed``) -> ``(train, refit)``, two PCollections of
+    """Packed lists of ``Timeline`` s (``batches.packed``) -> ``(train, refit)``, PCollections of
     ``(item, [(source, weight), ...])``: EASE^R over the most frequent TRAIN items, and the same over
     TRAIN + VALIDATION for a model refit on both (``paths.SCORING_GRAPH_REFIT``), as the peers refit
     theirs: on CiaoDVD, where a user has 3.6 TRAIN items, the TRAIN fit alone scored TEST NDCG@10 7 %
@@ -206,57 +207,49 @@ class BuildScoringGraph(beam.PTransform):
         k: int,
         max_items: int,
         item_counts,
-        known_counts,
+        known_counts=None,
         clock: progress.Clock | None = None,
     ):
         """``max_items``: the covered-item cap, from ``budget_items`` (a memory budget);
-        ``item_counts`` / ``known_counts``: ``(item, count)`` over TRAIN / TRAIN + VALIDATION."""
+        ``item_counts`` / ``known_counts``: ``(item, count)`` over TRAIN / TRAIN + VALIDATION
+        (``known_counts`` None: the TRAIN graph alone, and ``refit`` is None)."""
         super().__init__()
         self._l2, self._k, self._max, self._clock = l2, k, max_items, clock
-        self._counts = (item_counts, known_counts)
+        self._counts = [c for c in (item_counts, known_counts) if c is not None]
 
     def expand(self, batches):
         heads, indexes = [], []
-        for label, counts in zip(("", "Refit"), self._counts, strict=True):
+        for label, counts in zip(("", "Refit"), self._counts, strict=False):
             items = (
                 counts
                 | f"AllCounts{label}" >> beam.combiners.ToList()
                 | f"Head{label}" >> beam.Map(head, self._max)
             )
             heads.append(beam.pvalue.AsSingleton(items))
-            indexes.append(
-                beam.pvalue.AsSingleton(
-                    items | f"Index{label}" >> beam.Map(lambda names: {n: i for i, n in enumerate(names)})
+            index = items | f"Index{label}" >> beam.Map(lambda names: {n: i for i, n in enumerate(names)})
+            indexes.append(beam.pvalue.AsSingleton(index))
+
+        def item_sets(blob, *at):
+            return [
+                tuple(
+                    np.array(sorted({a[i] for i in names if i in a}), np.int32)
+                    for names, a in zip((t.train_items, t.known_items), at, strict=False)
                 )
-            )
+                for t in unpacked(blob)
+            ]
 
-        def positions(names, at) -> np.ndarray:
-            return np.array(sorted({at[i] for i in names if i in at}), np.int32)
-
-        train, refit = (
+        edges = (
             batches
-            | "ItemSets"
-            >> beam.FlatMap(
-                lambda blob, at, known_at: [
-                    (positions(t.train_items, at), positions(t.known_items, known_at)) for t in unpacked(blob)
-                ],
-                at=indexes[0],
-                known_at=indexes[1],
-            )
+            | "ItemSets" >> beam.FlatMap(item_sets, *indexes)
             | "AllSets" >> beam.combiners.ToList()
-            | "Regression"
-            >> beam.FlatMap(
-                regressions,
-                train_items=heads[0],
-                known_items=heads[1],
-                l2=self._l2,
-                k=self._k,
-                clock=self._clock,
-            )
-            | "ByGraph" >> beam.Partition(lambda edge, _: edge[0], 2)
+            | "Regression" >> beam.FlatMap(regressions, *heads, l2=self._l2, k=self._k, clock=self._clock)
         )
-        return train | "TrainEdges" >> beam.Map(lambda e: e[1:]), refit | "RefitEdges" >> beam.Map(
-            lambda e: e[1:]
+        if len(heads) == 1:
+            return edges | "TrainEdges" >> beam.Map(lambda e: e[1:]), None
+        train, refit = edges | "ByGraph" >> beam.Partition(lambda edge, _: edge[0], 2)
+        return (
+            train | "TrainEdges" >> beam.Map(lambda e: e[1:]),
+            refit | "RefitEdges" >> beam.Map(lambda e: e[1:]),
         )
 
 

@@ -159,14 +159,16 @@ def build(
     neighbors = user_batches | "ItemGraph" >> graphs.BuildItemGraph(
         data.cooccurrence_window, lengths.neighbors, item_index
     )
-    known_counts = (
-        user_batches
-        | "KnownItems"
-        >> beam.FlatMap(
-            lambda b: collections.Counter(i for t in batches.unpacked(b) for i in t.known_items).items()
+    known_counts = None  # TRAIN + VALIDATION counts, for the refit model's scoring graph
+    if data.regression_refit:
+        known_counts = (
+            user_batches
+            | "KnownItems"
+            >> beam.FlatMap(
+                lambda b: collections.Counter(i for t in batches.unpacked(b) for i in t.known_items).items()
+            )
+            | "KnownItemCounts" >> beam.CombinePerKey(sum)
         )
-        | "KnownItemCounts" >> beam.CombinePerKey(sum)
-    )
     scoring, scoring_refit = user_batches | "ScoringGraph" >> graphs.BuildScoringGraph(
         data.regression_l2,
         data.regression_neighbors,
@@ -179,6 +181,8 @@ def build(
         ("", scoring, paths.SCORING_GRAPH),
         ("Refit", scoring_refit, paths.SCORING_GRAPH_REFIT),
     ):
+        if graph is None:  # data.regression_refit is off
+            continue
         (
             graph
             | f"ScoringJson{label}" >> beam.Map(lambda kv: json.dumps(kv, ensure_ascii=False))

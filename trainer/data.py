@@ -94,8 +94,8 @@ def scoring_graph(data_dir: str, refit: bool = False) -> dict[str, list[tuple[st
         if files:
             return _read_graph(files)
         log.warning(
-            "%s has no %s/ (preprocessed by an older msrec): the refit model scores with the TRAIN graph; "
-            "run `msrec preprocess` again for the graph over TRAIN + VALIDATION",
+            "%s has no %s/ (preprocessed with data.regression_refit=false or by an older msrec): the refit "
+            "model scores with the TRAIN graph; preprocess again for the graph over TRAIN + VALIDATION",
             data_dir,
             paths.SCORING_GRAPH_REFIT,
         )

@@ -258,3 +258,12 @@ def test_the_refit_scoring_graph_is_the_regression_over_train_and_validation(tin
         np.testing.assert_allclose([w for _, w in refit[item]], [w for _, w in edges], rtol=1e-5)
     assert [s for s, w in refit["i3"] if w > 0][0] == "i2"  # its partner in two sets, strongest
     assert "i3" not in read(paths.SCORING_GRAPH)
+
+
+def test_without_regression_refit_only_the_train_graph_is_fitted(tiny_raw, tiny_data, tmp_path):
+    out = tmp_path / "out"
+    data = config.DataConfig(regression_refit=False)
+    pipeline.run(sources.preset("synthetic"), tiny_raw, str(out), data, shards=1)
+    assert not (out / paths.SCORING_GRAPH_REFIT).exists()
+    read = lambda root: sorted(open(glob.glob(f"{root}/{paths.SCORING_GRAPH}/*.jsonl")[0]))
+    assert read(out) == read(tiny_data)
