@@ -86,8 +86,9 @@ def item_popularity(data_dir: str) -> dict[str, int]:
 def scoring_graph(data_dir: str, refit: bool = False) -> dict[str, list[tuple[str, float]]]:
     """Per item, its sources in the item scoring graph and their weights (``preprocessing/graphs.py``).
 
-    ``refit``: the graph over TRAIN + VALIDATION, for a model refit on both; data preprocessed before
-    it was written has only the TRAIN graph, which is then used (and said in the log).
+    ``refit``: the graph over TRAIN + VALIDATION, for a model refit on both; data preprocessed without
+    it (``data.regression_refit=false``, or an older msrec) has only the TRAIN graph, which is then used
+    (and said in the log).
     """
     if refit:
         files = tf.io.gfile.glob(paths.join(data_dir, paths.SCORING_GRAPH_REFIT, "part-*.jsonl"))
