@@ -61,7 +61,9 @@ def benchmark_command(args: argparse.Namespace, workdir: str, output: str, tune:
 def msrec_label(what: str, result: dict) -> str:
     gap = max(abs(v) for v in result["served_minus_in_process"].values())
     served = "served equal" if gap < 5e-5 else f"served differs by {gap:.4f}"
-    return f"msrec ({what}, {len(result['seeds'])} seed(s), {served})"
+    # A result JSON carried over from an earlier run may say which commit it measured ("commit").
+    at = f", at {result['commit']}" if result.get("commit") else ""
+    return f"msrec ({what}, {len(result['seeds'])} seed(s), {served}{at})"
 
 
 def rows(defaults: dict, tuned: dict | None, peers: dict, extra: dict[str, dict]) -> list[tuple[str, dict]]:

@@ -69,6 +69,11 @@ def test_rows_and_margins_against_the_best_peer_per_metric():
     assert "msrec (tuned): not run." in text
 
 
+def test_a_result_carried_over_from_an_earlier_commit_says_so():
+    found = transfer.rows(msrec(0.12, 0.066) | {"commit": "91288d2"}, None, PEERS, {})
+    assert found[0][0] == "msrec (defaults, 1 seed(s), served equal, at 91288d2)"
+
+
 @pytest.mark.parametrize("where", ["peers", "tuned", "extra", "extra without a fingerprint"])
 def test_a_row_on_another_split_is_refused(where):
     peers = {**PEERS, "fingerprint": "zzz"} if where == "peers" else PEERS
