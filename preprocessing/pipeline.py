@@ -114,6 +114,18 @@ def _statistics(timelines, item_counts, friends, neighbors, scoring):
     ]
 
 
+def _item_counts(user_batches, items: str, labels: tuple[str, str]):
+    """``(item, count)`` over the users' ``items`` (``Timeline.train_items`` or ``known_items``)."""
+    return (
+        user_batches
+        | labels[0]
+        >> beam.FlatMap(
+            lambda b: collections.Counter(i for t in batches.unpacked(b) for i in getattr(t, items)).items()
+        )
+        | labels[1] >> beam.CombinePerKey(sum)
+    )
+
+
 def build(
     p: beam.Pipeline,
     dataset: DatasetSpec,
@@ -143,14 +155,7 @@ def build(
         | "UserBatches" >> beam.BatchElements(min_batch_size=USER_BATCH, max_batch_size=USER_BATCH)
         | "PackUserBatches" >> beam.Map(batches.packed)
     )
-    item_counts = (
-        user_batches
-        | "TrainItems"
-        >> beam.FlatMap(
-            lambda b: collections.Counter(i for t in batches.unpacked(b) for i in t.train_items).items()
-        )
-        | "ItemCounts" >> beam.CombinePerKey(sum)
-    )
+    item_counts = _item_counts(user_batches, "train_items", ("TrainItems", "ItemCounts"))
     item_index = (
         item_counts
         | "AllItemCounts" >> beam.combiners.ToList()
@@ -161,14 +166,7 @@ def build(
     )
     known_counts = None  # TRAIN + VALIDATION counts, for the refit model's scoring graph
     if data.regression_refit:
-        known_counts = (
-            user_batches
-            | "KnownItems"
-            >> beam.FlatMap(
-                lambda b: collections.Counter(i for t in batches.unpacked(b) for i in t.known_items).items()
-            )
-            | "KnownItemCounts" >> beam.CombinePerKey(sum)
-        )
+        known_counts = _item_counts(user_batches, "known_items", ("KnownItems", "KnownItemCounts"))
     scoring, scoring_refit = user_batches | "ScoringGraph" >> graphs.BuildScoringGraph(
         data.regression_l2,
         data.regression_neighbors,
