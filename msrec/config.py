@@ -161,6 +161,10 @@ class TrainConfig:
         better validation NDCG@10 and keep the best weights (0: never stop early).
       lr_schedule: ``constant``, or ``cosine``: the learning rate decays along a half
         cosine to zero at the end of the last epoch.
+      stop_after: stop after this many epochs, the schedule still spanning ``epochs`` (0: train
+        every epoch). ``msrec benchmark`` and ``msrec tune`` set it for the refit to the epoch the
+        validation run kept (``trainer/task.py``, ``refit_overrides``), so the refit follows the
+        trajectory that VALIDATION chose rather than the one it stopped.
     """
 
     epochs: int = 12
@@ -171,10 +175,13 @@ class TrainConfig:
     refit: bool = True
     early_stopping_patience: int = 2
     lr_schedule: str = "cosine"
+    stop_after: int = 0
 
     def __post_init__(self):
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"train.lr_schedule must be one of {LR_SCHEDULES}: {self.lr_schedule!r}")
+        if self.stop_after < 0:
+            raise ValueError(f"train.stop_after must be 0 (every epoch) or more: {self.stop_after}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -99,7 +99,8 @@ def served(model_dir: str, data_dir: str, shown: progress.RunProgress | None = N
 def choose_mix(
     config: msrec_config.Config, data_dir: str, model_dir: str, shown: progress.RunProgress | None = None
 ) -> tuple[msrec_config.Config, list[dict[str, Any]]]:
-    """``config`` with the graph evidence weight chosen on VALIDATION (``trainer/mix.py``)."""
+    """``config`` with the ranking's mix chosen on VALIDATION (``trainer/mix.py``) and the refit
+    stopped at the epoch the validation run kept (``task.refit_overrides``)."""
     from trainer import artifacts, data, mix, task
 
     resolved, _ = auto.resolve(config, data.metadata(data_dir))
@@ -115,14 +116,16 @@ def choose_mix(
         shown.show("validation run · choose the mix")
     model, _, _ = artifacts.load(model_dir)
     chosen, table = mix.choose(model, data_dir)
+    stop = task.refit_overrides(artifacts.read_run(model_dir), validation.train.epochs)
     if shown:
         best = max(table, key=lambda r: r["NDCG@10"])
         shown.write(
             "ranking mix "
             + ", ".join(f"{k} {v:g}" for k, v in chosen.items())
             + f" (VALIDATION NDCG@10 {best['NDCG@10']:.4f} of {len(table)} candidates)"
+            + (f"; refit: {stop[0]}, the epoch early stopping kept" if stop else "")
         )
-    return msrec_config.override(config, mix.overrides(chosen)), table
+    return msrec_config.override(config, mix.overrides(chosen) + stop), table
 
 
 def mean_std(runs: Sequence[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:

@@ -58,12 +58,13 @@ def run(data_dir: str, workdir: str, base: msrec_config.Config, budget_minutes: 
         model_dir = os.path.join(workdir, f"trial-{trial.number}")
         shown.show(f"trial {trial.number + 1} · train")
         started = time.time()
-        task.run(cfg, data_dir, model_dir, verbose=0, extra_callbacks=(shown.epoch_callback(),))
+        record = task.run(cfg, data_dir, model_dir, verbose=0, extra_callbacks=(shown.epoch_callback(),))
         shown.show(f"trial {trial.number + 1} · choose the mix")
         chosen, table = mix.choose(artifacts.load(model_dir)[0], data_dir)
         best = max(table, key=lambda r: r["NDCG@10"])
         trial.set_user_attr("mix", chosen)
-        rows.append({"trial": trial.number, **trial.params, **chosen,
+        trial.set_user_attr("refit", task.refit_overrides(record, cfg.train.epochs))
+        rows.append({"trial": trial.number, **trial.params, "best_epoch": record["best_epoch"], **chosen,
                      "HR@10": best["HR@10"], "NDCG@10": best["NDCG@10"],
                      "seconds": round(time.time() - started, 1)})  # fmt: skip
         shown.step()
@@ -74,7 +75,7 @@ def run(data_dir: str, workdir: str, base: msrec_config.Config, budget_minutes: 
     shown.close()
     best = study.best_trial
     chosen = suggest(optuna.trial.FixedTrial(best.params), timed)
-    chosen += mix.overrides(best.user_attrs["mix"])
+    chosen += mix.overrides(best.user_attrs["mix"]) + best.user_attrs["refit"]
     tuned = msrec_config.override(base, chosen)
     tuned, reasons = auto.resolve(tuned, data.metadata(data_dir))
     return {"overrides": chosen, "config": msrec_config.to_dict(tuned), "reasons": reasons, "trials": rows}

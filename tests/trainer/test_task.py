@@ -106,3 +106,32 @@ def test_cosine_schedule_decays_to_zero_over_every_step_of_every_epoch(tiny_data
     assert task.learning_rate(dataclasses.replace(train, lr_schedule="constant"), tiny_data) == 0.01
     with pytest.raises(ValueError, match="lr_schedule"):
         config.TrainConfig(lr_schedule="linear")
+
+
+class _RateAtEnd(tf.keras.callbacks.Callback):
+    batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+    def on_train_end(self, logs=None):
+        self.rate = float(self.model.optimizer.learning_rate)  # the rate of the last step taken
+
+
+def test_stop_after_trains_that_many_epochs_on_the_whole_runs_schedule(tiny_data, tmp_path):
+    cfg = config.override(config.Config(), ["train.epochs=3", "train.stop_after=1", "train.batch_size=2"])
+    seen = _RateAtEnd()
+    record = task.run(cfg, tiny_data, str(tmp_path / "model"), verbose=0, extra_callbacks=(seen,))
+    assert len(record["loss"]) == 1
+    meta = json.load(open(os.path.join(tiny_data, paths.METADATA)))
+    assert seen.batches == -(-(meta["train_examples"] + meta["validation_examples"]) // 2)  # one epoch
+    # a third of the way down the three-epoch cosine (0.00375), not at its end (0)
+    assert seen.rate == pytest.approx(0.0025 * (1 + np.cos(np.pi / 3)), rel=0.1)
+    with pytest.raises(ValueError, match="stop_after"):
+        config.TrainConfig(stop_after=-1)
+
+
+def test_a_refit_stops_at_the_epoch_the_validation_run_kept():
+    assert task.refit_overrides({"best_epoch": 4}, 12) == ["train.stop_after=4"]
+    assert task.refit_overrides({"best_epoch": 12}, 12) == []  # never stopped early
+    assert task.refit_overrides({"best_epoch": None}, 12) == []  # no validation metrics

@@ -1,3 +1,5 @@
+import json
+
 from msrec import config
 from msrec.app import experiments
 
@@ -15,3 +17,15 @@ def test_ablation_adds_the_shipped_sources_only_when_no_variant_has_them():
     # The same set in another order is the "all" variant, not a new one.
     shuffled = config.override(config.Config(), ["model.sources=" + ",".join(reversed(config.SOURCES))])
     assert len(experiments.ablation_variants(shuffled)) == len(experiments.ABLATION)
+
+
+def test_the_refit_stops_where_the_validation_run_kept_its_weights(tiny_data, tmp_path):
+    from msrec import paths
+
+    base = config.override(config.Config(), ["train.epochs=3", "train.early_stopping_patience=1"])
+    chosen, table = experiments.choose_mix(base, tiny_data, str(tmp_path / "validation"))
+    run = json.load(open(paths.model_run(str(tmp_path / "validation"))))
+    assert len(run["val_NDCG@10"]) >= 2 and table
+    kept = run["best_epoch"]
+    assert chosen.train.stop_after == (kept if kept < 3 else 0)
+    assert chosen.train.epochs == 3 and chosen.train.refit  # the refit's schedule still spans 3 epochs
