@@ -116,10 +116,13 @@ def section(defaults: dict, tuned: dict | None, peers: dict, found: list[tuple[s
         chosen = ", ".join(
             f"{k} {model[k]:g}" for k in ("graph_score_weight", "cold_text_weight") if k in model
         )
+        train = result["config"]["train"]
+        epochs = f"{train.get('stop_after') or train['epochs']} of {train['epochs']} epochs"
         lines += [
             "",
-            f"msrec ({what}): sources {', '.join(model['sources'])}; {chosen}; training seconds per seed "
-            f"{', '.join(str(s) for s in result['train_seconds'])}; known items in served lists: "
+            f"msrec ({what}): sources {', '.join(model['sources'])}; {chosen}; refit {epochs}; "
+            f"training seconds per seed {', '.join(str(s) for s in result['train_seconds'])}; "
+            "known items in served lists: "
             f"{result['known_items_returned']}.",
         ]
     return "\n".join(lines)

@@ -29,7 +29,10 @@ def msrec(hr, ndcg, split="abc", served_gap=0.0):
         "seeds": [metrics(hr, ndcg)],
         "served_minus_in_process": {"HR@10": served_gap, "NDCG@10": 0.0},
         "test_split_sha256": split,
-        "config": {"model": {"sources": ["id", "sequence"], "graph_score_weight": 10.0}},
+        "config": {
+            "model": {"sources": ["id", "sequence"], "graph_score_weight": 10.0},
+            "train": {"epochs": 12, "stop_after": 4},
+        },
         "train_seconds": [12.5],
         "known_items_returned": 0,
     }
@@ -67,6 +70,7 @@ def test_rows_and_margins_against_the_best_peer_per_metric():
     assert "| msrec (tuned) | NDCG@10 | 0.0600 (EASE^R (lambda=250)) | -50.0% |" in text
     assert "| **0.1200** | **0.0660** |" in text  # the best NDCG@10 row is bold
     assert "msrec (tuned): not run." in text
+    assert "graph_score_weight 10; refit 4 of 12 epochs;" in text
 
 
 def test_a_result_carried_over_from_an_earlier_commit_says_so():
