@@ -163,8 +163,8 @@ class TrainConfig:
         cosine to zero at the end of the last epoch.
       stop_after: stop after this many epochs, the schedule still spanning ``epochs`` (0: train
         every epoch). ``msrec benchmark`` and ``msrec tune`` set it for the refit to the epoch the
-        validation run kept (``trainer/task.py``, ``refit_overrides``), so the refit follows the
-        trajectory that VALIDATION chose rather than the one it stopped.
+        validation run kept when that run then fell clearly (more than 5 %) below it: the towers
+        overfit, and the refit should stop where VALIDATION did (``trainer/task.refit_overrides``).
     """
 
     epochs: int = 12

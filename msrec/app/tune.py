@@ -3,9 +3,10 @@
 Optuna (TPE) proposes trials; each trains on TRAIN only (``train.refit=false``), then picks
 the ranking's mix on VALIDATION (``trainer/mix.py``) and reports that NDCG@10. The first
 trial is the shipped defaults, so tuning never returns anything worse than them on
-VALIDATION; the chosen config stops the refit at the epoch the best trial's early stopping kept
-(``train.stop_after``). Optuna rather than Keras Tuner: the objective is a whole training job plus a
-post-hoc choice outside Keras' ``fit``, and Optuna's ask-and-tell study with a wall-clock
+VALIDATION; where the best trial overfit, the chosen config stops the refit at the epoch its
+early stopping kept (``train.stop_after``, ``trainer.task.refit_overrides``). Optuna rather than
+Keras Tuner: the objective is a whole training job plus a post-hoc choice outside Keras' ``fit``,
+and Optuna's ask-and-tell study with a wall-clock
 ``timeout`` fits that directly, with enqueued trials for the defaults. The result is a config
 file (the chosen values) that ``msrec train --config`` or ``msrec benchmark --config`` uses,
 and a table of the trials.

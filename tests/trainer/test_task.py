@@ -131,7 +131,11 @@ def test_stop_after_trains_that_many_epochs_on_the_whole_runs_schedule(tiny_data
         config.TrainConfig(stop_after=-1)
 
 
-def test_a_refit_stops_at_the_epoch_the_validation_run_kept():
-    assert task.refit_overrides({"best_epoch": 4}, 12) == ["train.stop_after=4"]
-    assert task.refit_overrides({"best_epoch": 12}, 12) == []  # never stopped early
-    assert task.refit_overrides({"best_epoch": None}, 12) == []  # no validation metrics
+def test_a_refit_stops_at_the_kept_epoch_only_when_the_validation_run_fell_after_it():
+    ciaodvd = {"best_epoch": 4, "val_NDCG@10": [0.0305, 0.0336, 0.0353, 0.0384, 0.0377, 0.0340]}
+    assert task.refit_overrides(ciaodvd, 12) == ["train.stop_after=4"]  # 11.7 % below the best at the end
+    movielens = {"best_epoch": 9, "val_NDCG@10": [0.14, 0.145, 0.148, 0.149, 0.150, 0.151, 0.152, 0.153,
+                                                  0.1539, 0.1501, 0.1524]}  # fmt: skip
+    assert task.refit_overrides(movielens, 12) == []  # 0.9 % below: flat, not overfitting
+    assert task.refit_overrides({"best_epoch": 12, "val_NDCG@10": [0.1] * 12}, 12) == []  # never stopped
+    assert task.refit_overrides({"best_epoch": None, "val_NDCG@10": []}, 12) == []  # no validation metrics
