@@ -99,8 +99,8 @@ def served(model_dir: str, data_dir: str, shown: progress.RunProgress | None = N
 def choose_mix(
     config: msrec_config.Config, data_dir: str, model_dir: str, shown: progress.RunProgress | None = None
 ) -> tuple[msrec_config.Config, list[dict[str, Any]]]:
-    """``config`` with the ranking's mix chosen on VALIDATION (``trainer/mix.py``) and the refit
-    stopped at the epoch the validation run kept (``task.refit_overrides``)."""
+    """``config`` with the ranking's mix chosen on VALIDATION (``trainer/mix.py``) and, where the
+    validation run overfit, the refit stopped at the epoch it kept (``task.refit_overrides``)."""
     from trainer import artifacts, data, mix, task
 
     resolved, _ = auto.resolve(config, data.metadata(data_dir))
@@ -123,7 +123,7 @@ def choose_mix(
             "ranking mix "
             + ", ".join(f"{k} {v:g}" for k, v in chosen.items())
             + f" (VALIDATION NDCG@10 {best['NDCG@10']:.4f} of {len(table)} candidates)"
-            + (f"; refit: {stop[0]}, the epoch early stopping kept" if stop else "")
+            + (f"; refit: {stop[0]}, where the validation run overfit after it" if stop else "")
         )
     return msrec_config.override(config, mix.overrides(chosen) + stop), table
 
