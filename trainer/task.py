@@ -75,7 +75,8 @@ def refit_overrides(validation_run: dict[str, Any], epochs: int) -> list[str]:
     0.2174 / 0.1194, over all 12 epochs 0.2259 / 0.1222 (``docs/tuning.md``).
     """
     best, curve = validation_run.get("best_epoch"), validation_run.get("val_NDCG@10") or []
-    if not best or best >= epochs or not curve or curve[-1] >= (1 - OVERFIT_DROP) * curve[best - 1]:
+    # max(curve), not curve[best - 1]: a resumed run's curve starts after its backup's epochs
+    if not best or best >= epochs or not curve or curve[-1] >= (1 - OVERFIT_DROP) * max(curve):
         return []
     return [f"train.stop_after={best}"]
 
@@ -131,11 +132,13 @@ def run(
     epochs = min(config.train.stop_after or config.train.epochs, config.train.epochs)
     history = model.fit(train, epochs=epochs, callbacks=hooks, verbose=verbose)
     validation = history.history.get("val_NDCG@10", [])
+    run_epochs = [e + 1 for e in history.epoch]  # a resumed run starts after its backup's epochs
     run_record = {
         "data_dir": data_dir,
+        "epochs": run_epochs,
         "loss": [round(x, 5) for x in history.history["loss"]],
         "val_NDCG@10": [round(x, 5) for x in validation],
-        "best_epoch": int(max(range(len(validation)), key=validation.__getitem__)) + 1
+        "best_epoch": run_epochs[max(range(len(validation)), key=validation.__getitem__)]
         if validation
         else None,
         "seconds": round(time.time() - started, 1),

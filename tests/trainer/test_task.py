@@ -47,7 +47,23 @@ def test_a_killed_run_resumes_from_its_backup_and_finishes(tiny_data, tmp_path):
     assert not os.path.exists(paths.model_run(model_dir))  # died before saving
     record = task.run(config.override(config.Config(), ["train.epochs=4"]), tiny_data, model_dir, verbose=0)
     assert len(record["loss"]) == 2  # epochs 3 and 4 only: 1 and 2 came from the backup
+    assert record["epochs"] == [3, 4]
     assert os.path.exists(paths.model_run(model_dir))
+
+
+def test_a_resumed_validation_run_records_its_best_epoch_in_the_whole_runs_count(tiny_data, tmp_path):
+    model_dir = str(tmp_path / "model")
+    overrides = ["train.epochs=4", "train.refit=false", "train.early_stopping_patience=10"]
+    script = (
+        "import sys; from msrec import config; from trainer import task; from tests.trainer.test_task import "
+        f"_DieAfterEpoch; cfg = config.override(config.Config(), {overrides!r}); "
+        f"task.run(cfg, {tiny_data!r}, {model_dir!r}, verbose=0, extra_callbacks=(_DieAfterEpoch(),))"
+    )
+    assert subprocess.run([sys.executable, "-c", script], cwd=os.getcwd(), check=False).returncode == KILLED
+    record = task.run(config.override(config.Config(), overrides), tiny_data, model_dir, verbose=0)
+    assert record["epochs"] == [3, 4] and len(record["val_NDCG@10"]) == 2
+    best = 3 + int(np.argmax(record["val_NDCG@10"]))
+    assert record["best_epoch"] == best  # not 1 or 2, the resumed curve's own positions
 
 
 @pytest.mark.slow
@@ -138,4 +154,6 @@ def test_a_refit_stops_at_the_kept_epoch_only_when_the_validation_run_fell_after
                                                   0.1539, 0.1501, 0.1524]}  # fmt: skip
     assert task.refit_overrides(movielens, 12) == []  # 0.9 % below: flat, not overfitting
     assert task.refit_overrides({"best_epoch": 12, "val_NDCG@10": [0.1] * 12}, 12) == []  # never stopped
+    resumed = {"best_epoch": 4, "val_NDCG@10": [0.0384, 0.0377, 0.0340]}  # epochs 4-6 after a kill at 3
+    assert task.refit_overrides(resumed, 12) == ["train.stop_after=4"]
     assert task.refit_overrides({"best_epoch": None, "val_NDCG@10": []}, 12) == []  # no validation metrics
