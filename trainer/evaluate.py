@@ -29,9 +29,17 @@ def held_out(data_dir: str, split: str) -> dict[str, list]:
 
 
 def evaluate(
-    model: tf.keras.Model, data_dir: str, split: str = "test", batch_size: int = 512, baseline: bool = True
+    model: tf.keras.Model,
+    data_dir: str,
+    split: str = "test",
+    batch_size: int = 512,
+    baseline: bool = True,
+    per_user: bool = False,
 ) -> dict:
     """PROTOCOL.md metrics of ``model`` (and of MostPopular from TRAIN counts) on ``split``.
+
+    ``per_user``: also ``users`` and their target's ``ranks``, for paired comparisons
+    (``bench/lead.py``).
 
     Besides the overall metrics, ``segments`` splits the model's by user activity
     (TRAIN interactions), by whether the user has friends, and by the test item's
@@ -44,7 +52,7 @@ def evaluate(
     counts = data.item_popularity(data_dir)
     popularity = np.array([counts.get(item, 0) for item in item_ids], np.float64)
     inputs = F.select(contract, F.QUERY, F.CANDIDATE, F.EVAL)
-    model_ranks, popular_ranks, segments, lists = [], [], [], []
+    model_ranks, popular_ranks, segments, lists, users = [], [], [], [], []
     target_items, known = [], {i for i, c in counts.items() if c > 0}  # known: in TRAIN or VALIDATION
     for batch in data.dataset(data_dir, split, inputs, batch_size):
         scores = scorer(model.query_tower(batch, training=False), batch[F.HISTORY_ITEM_IDS]).numpy()
@@ -58,6 +66,7 @@ def evaluate(
             popular_ranks.append(metrics.ranks(tiled, targets, excluded))
         segments += _segments(batch, seen, popularity[targets], np.quantile(popularity, 0.8))
         target_items += decode(batch[F.ITEM_ID].numpy())
+        users += decode(batch[F.USER_ID].numpy()) if per_user else []
         known.update(i for s in seen for i in decode(s))
     for names, item in zip(segments, target_items, strict=True):
         if item not in known:
@@ -68,6 +77,8 @@ def evaluate(
         out["model"].update(metrics.beyond_accuracy(np.concatenate(lists), popularity, 10))
     if baseline:
         out["popularity"] = metrics.summarize(np.concatenate(popular_ranks) if popular_ranks else ranks[:0])
+    if per_user:
+        out["users"], out["ranks"] = users, ranks.astype(int).tolist()
     out["segments"] = {
         name: metrics.summarize(ranks[[i for i, s in enumerate(segments) if name in s]])
         for name in sorted({n for s in segments for n in s})

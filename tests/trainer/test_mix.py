@@ -1,8 +1,9 @@
 """The ranking's mix chosen on VALIDATION: each candidate is scored exactly as the model would rank."""
 
+import numpy as np
 import pytest
 
-from msrec import config
+from msrec import config, metrics
 from trainer import evaluate, mix, task
 from trainer.artifacts import load
 
@@ -41,3 +42,13 @@ def test_the_chosen_mix_is_at_least_as_good_as_each_part_alone(chosen):
     assert chosen_score >= score[0.0, 0.0, 0.0]  # the towers alone
     assert chosen_score >= score[mix.EVIDENCE_FIRST, 0.0, 0.0]  # the evidence alone
     assert chosen_score == max(score.values())
+
+
+def test_per_user_ranks_are_the_ranks_behind_the_metrics(validation_model, tiny_data):
+    out = evaluate.evaluate(validation_model, tiny_data, "validation", baseline=False, per_user=True)
+    held = evaluate.held_out(tiny_data, "validation")
+    assert sorted(out["users"]) == sorted(held["user_id"]) and len(out["ranks"]) == len(out["users"])
+    assert metrics.summarize(np.array(out["ranks"])) == pytest.approx(
+        {k: v for k, v in out["model"].items() if k in metrics.summarize(np.array([1]))}
+    )
+    assert "ranks" not in evaluate.evaluate(validation_model, tiny_data, "validation", baseline=False)
