@@ -124,8 +124,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--output", required=True)
     args = p.parse_args(argv)
     started = time.time()
-    users, ours = msrec_ranks(args.data, args.models)
+    # EASE^R first: peers.py reads the records with TensorFlow on one thread, set before TF starts.
     their_users, theirs, lam = ease_ranks(args.data, [float(v) for v in args.lambdas.split(",")])
+    users, ours = msrec_ranks(args.data, args.models)
     if users != their_users:
         raise SystemExit("lead: msrec and EASE^R were scored on different TEST users")
     peer_name = f"EASE^R (lambda={lam:g})"
