@@ -9,7 +9,7 @@ HR@10 and NDCG@10. msrec's per-user value is the mean over its seeds, so the poi
 benchmark's 3-seed mean. It also says in what share of resamples the lead reaches ``--goal``.
 
     python bench/lead.py --data W/data --models W/model-seed0 W/model-seed1 W/model-seed2 \\
-        --lambdas 100,250,500,1000 --output runs/lead-lastfm-2k.json
+        --lambdas 20,50,100 --output docs/lead-lastfm-2k.json
 
 (``W``: an ``msrec benchmark --workdir``). It writes the JSON and prints one line per metric.
 """
@@ -118,7 +118,11 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="the benchmark's preprocessed data directory")
     p.add_argument("--models", nargs="+", required=True, help="msrec's trained seeds (model directories)")
-    p.add_argument("--lambdas", default="100,250,500,1000", help="EASE^R lambdas tuned on VALIDATION")
+    p.add_argument(
+        "--lambdas",
+        default=",".join(f"{v:g}" for v in peers.DEFAULT_LAMBDAS),
+        help="EASE^R lambdas tuned on VALIDATION (default: peers.py's)",
+    )
     p.add_argument("--goal", type=float, default=0.10, help="the lead asked for (0.10: +10 %%)")
     p.add_argument("--resamples", type=int, default=10_000)
     p.add_argument("--output", required=True)
