@@ -61,10 +61,14 @@ def lead_interval(
         n_resamples=resamples,
         method="BCa",
         random_state=rng,
+        batch=256,  # resamples (and BCa's jackknife samples) per call: memory O(256 x users)
     )
     # The share at or above the goal, from a plain resample of the same kind.
-    picks = rng.integers(0, len(ours), size=(resamples, len(ours)))
-    leads = ours[picks].mean(axis=1) / theirs[picks].mean(axis=1) - 1
+    leads = []
+    for start in range(0, resamples, 256):  # bounded memory, as the interval's batches
+        picks = rng.integers(0, len(ours), size=(min(256, resamples - start), len(ours)))
+        leads.append(ours[picks].mean(axis=1) / theirs[picks].mean(axis=1) - 1)
+    leads = np.concatenate(leads)
     return {
         "lead": float(ratio(ours, theirs)),
         "low": float(ci.confidence_interval.low),
