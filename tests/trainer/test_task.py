@@ -35,32 +35,21 @@ class _DieAfterEpoch(tf.keras.callbacks.Callback):
             os._exit(KILLED)
 
 
-def test_a_killed_run_resumes_from_its_backup_and_finishes(tiny_data, tmp_path):
+def test_a_killed_run_resumes_and_counts_its_epochs_from_the_whole_run(tiny_data, tmp_path):
     model_dir = str(tmp_path / "model")
-    script = (
-        "import sys; from msrec import config; from trainer import task; from tests.trainer.test_task import "
-        "_DieAfterEpoch; cfg = config.override(config.Config(), ['train.epochs=4']); "
-        f"task.run(cfg, {tiny_data!r}, {model_dir!r}, verbose=0, extra_callbacks=(_DieAfterEpoch(),))"
-    )
-    killed = subprocess.run([sys.executable, "-c", script], cwd=os.getcwd(), check=False)
-    assert killed.returncode == KILLED
-    assert not os.path.exists(paths.model_run(model_dir))  # died before saving
-    record = task.run(config.override(config.Config(), ["train.epochs=4"]), tiny_data, model_dir, verbose=0)
-    assert len(record["loss"]) == 2  # epochs 3 and 4 only: 1 and 2 came from the backup
-    assert record["epochs"] == [3, 4]
-    assert os.path.exists(paths.model_run(model_dir))
-
-
-def test_a_resumed_validation_run_records_its_best_epoch_in_the_whole_runs_count(tiny_data, tmp_path):
-    model_dir = str(tmp_path / "model")
+    # A validation run (early stopping on), so the record also has a curve and a kept epoch.
     overrides = ["train.epochs=4", "train.refit=false", "train.early_stopping_patience=10"]
     script = (
         "import sys; from msrec import config; from trainer import task; from tests.trainer.test_task import "
         f"_DieAfterEpoch; cfg = config.override(config.Config(), {overrides!r}); "
         f"task.run(cfg, {tiny_data!r}, {model_dir!r}, verbose=0, extra_callbacks=(_DieAfterEpoch(),))"
     )
-    assert subprocess.run([sys.executable, "-c", script], cwd=os.getcwd(), check=False).returncode == KILLED
+    killed = subprocess.run([sys.executable, "-c", script], cwd=os.getcwd(), check=False)
+    assert killed.returncode == KILLED
+    assert not os.path.exists(paths.model_run(model_dir))  # died before saving
     record = task.run(config.override(config.Config(), overrides), tiny_data, model_dir, verbose=0)
+    assert os.path.exists(paths.model_run(model_dir))
+    assert len(record["loss"]) == 2  # epochs 3 and 4 only: 1 and 2 came from the backup
     assert record["epochs"] == [3, 4] and len(record["val_NDCG@10"]) == 2
     best = 3 + int(np.argmax(record["val_NDCG@10"]))
     assert record["best_epoch"] == best  # not 1 or 2, the resumed curve's own positions
