@@ -106,14 +106,7 @@ def ease_ranks(data_dir: str, lambdas: list[float]) -> tuple[list[str], np.ndarr
         gram = train.gram()
         fit = lambda v: peers.ease(train, float(v), gram)  # noqa: E731
         lam, _ = peers.tune("EASE^R", lambdas, fit, train, validation, user_index, print)
-    scorer = peers.ease(full, float(lam))
-    rows = [user_index[u] for u in test.users]
-    out = []
-    for start in range(0, len(rows), peers.BATCH):
-        sl = slice(start, start + peers.BATCH)
-        scores = scorer([full.history(u) for u in rows[sl]])
-        out.append(metrics.ranks(scores, test.targets[sl], test.seen[sl]))
-    ranks = np.concatenate(out)
+    ranks = peers.ranks(peers.ease(full, float(lam)), full, test, user_index)
     order = np.argsort(test.users)
     return [test.users[i] for i in order], ranks[order], float(lam)
 

@@ -229,15 +229,20 @@ def ease(data: Interactions, lam: float, gram: np.ndarray | None = None) -> Scor
 
 
 # --------------------------------------------------------------------------------- evaluation
-def evaluate(scorer: Scorer, data: Interactions, split: Split, user_index: dict[str, int]) -> dict:
-    """PROTOCOL.md's metrics of ``split``: full catalog, its seen items excluded."""
+def ranks(scorer: Scorer, data: Interactions, split: Split, user_index: dict[str, int]) -> np.ndarray:
+    """Each ``split`` user's target rank (in ``split.users`` order): full catalog, seen items excluded."""
     rows = [user_index[u] for u in split.users]
     all_ranks = []
     for start in range(0, len(rows), BATCH):
         sl = slice(start, start + BATCH)
         scores = scorer([data.history(u) for u in rows[sl]])
         all_ranks.append(metrics.ranks(scores, split.targets[sl], split.seen[sl]))
-    return metrics.summarize(np.concatenate(all_ranks) if all_ranks else np.array([]))
+    return np.concatenate(all_ranks) if all_ranks else np.array([])
+
+
+def evaluate(scorer: Scorer, data: Interactions, split: Split, user_index: dict[str, int]) -> dict:
+    """PROTOCOL.md's metrics of ``split``: full catalog, its seen items excluded."""
+    return metrics.summarize(ranks(scorer, data, split, user_index))
 
 
 def tune(
