@@ -14,6 +14,10 @@
   cosine, and an item that comes *instead of* ``j`` gets a negative weight. An item
   keeps the ``k`` weights of its column largest in magnitude, negative ones
   included. The ranking adds this evidence to the towers' score (``trainer/scoring.py``).
+  Item content enters as extra rows of ``X`` (Jeunen, Van Balen and Goethals, *Closed-form
+  models for collaborative filtering with side-information*, RecSys 2020): each category or
+  tag is a row over the items it labels, weighted like ``word_weight`` users who met exactly
+  those items, so items that share words share evidence even where few users link them.
 """
 
 from __future__ import annotations
@@ -127,6 +131,8 @@ def regression(
     k: int,
     clock: progress.Clock | None = None,
     name: str = "scoring graph",
+    words: Iterable[Sequence[int]] = (),
+    word_weight: float = 0.0,
 ) -> Iterator[tuple[str, list[tuple[str, float]]]]:
     """EASE^R over ``items``: per item, the ``k`` items whose presence says most about it.
 
@@ -140,6 +146,8 @@ def regression(
       k: how many of each item's sources to keep, the largest weights in magnitude.
       clock: prints a progress line when the fit starts and ends (``preprocessing/progress.py``).
       name: which graph, in the log and progress lines.
+      words: per item word (a category or tag), the positions in ``items`` of the items it labels:
+        extra rows of ``X`` with weight ``word_weight`` (0: behaviour alone).
 
     Yields:
       ``(item, [(source, weight), ...])``, largest magnitude first, for items with any source.
@@ -153,6 +161,9 @@ def regression(
     for rows in item_sets:
         rows = np.asarray(rows, np.int64)
         gram[np.ix_(rows, rows)] += 1.0
+    for rows in words if word_weight > 0 else ():
+        rows = np.asarray(rows, np.int64)
+        gram[np.ix_(rows, rows)] += np.float32(word_weight)
     gram[np.diag_indices(n)] += l2
     weights = invert_in_place(gram)  # the precision matrix P, in gram's memory
     del gram
@@ -179,14 +190,27 @@ def regressions(
     l2: float,
     k: int,
     clock: progress.Clock | None = None,
+    words: Sequence[Sequence[str]] = (),
+    word_weight: float = 0.0,
 ) -> Iterator[tuple[int, str, list[tuple[str, float]]]]:
     """``regression`` over each user's TRAIN set, then (given ``known_items``) over their TRAIN +
     VALIDATION set, one after the other (one Gram matrix at a time): ``(0, item, sources)`` then
-    ``(1, item, sources)``."""
+    ``(1, item, sources)``. ``words``: per item word, the names of the items it labels."""
     graphs = (("scoring graph", train_items), ("refit scoring graph", known_items))
     for which, (name, items) in enumerate(graphs if known_items is not None else graphs[:1]):
-        for item, sources in regression((s[which] for s in sets), items, l2, k, clock, name):
+        rows = covered(words, items) if word_weight > 0 else []
+        for item, sources in regression(
+            (s[which] for s in sets), items, l2, k, clock, name, rows, word_weight
+        ):
             yield which, item, sources
+
+
+def covered(words: Iterable[Sequence[str]], items: Sequence[str]) -> list[np.ndarray]:
+    """Per word, the positions in ``items`` of the items it labels, for words on two or more of
+    them (a word on one item links nothing and would only shrink that item's weights)."""
+    at = {item: i for i, item in enumerate(items)}
+    rows = (np.array(sorted({at[i] for i in labelled if i in at}), np.int64) for labelled in words)
+    return [r for r in rows if len(r) >= 2]
 
 
 class BuildScoringGraph(beam.PTransform):
@@ -209,13 +233,18 @@ class BuildScoringGraph(beam.PTransform):
         item_counts,
         known_counts=None,
         clock: progress.Clock | None = None,
+        words=None,
+        word_weight: float = 0.0,
     ):
         """``max_items``: the covered-item cap, from ``budget_items`` (a memory budget);
         ``item_counts`` / ``known_counts``: ``(item, count)`` over TRAIN / TRAIN + VALIDATION
-        (``known_counts`` None: the TRAIN graph alone, and ``refit`` is None)."""
+        (``known_counts`` None: the TRAIN graph alone, and ``refit`` is None); ``words``: a
+        PCollection with, per item word, the names of the items it labels (``item_words``), rows
+        of weight ``word_weight`` in both regressions (None or 0: behaviour alone)."""
         super().__init__()
         self._l2, self._k, self._max, self._clock = l2, k, max_items, clock
         self._counts = [c for c in (item_counts, known_counts) if c is not None]
+        self._words, self._word_weight = (words, word_weight) if word_weight > 0 else (None, 0.0)
 
     def expand(self, batches):
         heads, indexes = [], []
@@ -238,11 +267,21 @@ class BuildScoringGraph(beam.PTransform):
                 for t in unpacked(blob)
             ]
 
+        words = () if self._words is None else beam.pvalue.AsList(self._words)
         edges = (
             batches
             | "ItemSets" >> beam.FlatMap(item_sets, *indexes)
             | "AllSets" >> beam.combiners.ToList()
-            | "Regression" >> beam.FlatMap(regressions, *heads, l2=self._l2, k=self._k, clock=self._clock)
+            | "Regression"
+            >> beam.FlatMap(
+                regressions,
+                *heads,
+                l2=self._l2,
+                k=self._k,
+                clock=self._clock,
+                words=words,
+                word_weight=self._word_weight,
+            )
         )
         if len(heads) == 1:
             return edges | "TrainEdges" >> beam.Map(lambda e: e[1:]), None
@@ -251,6 +290,31 @@ class BuildScoringGraph(beam.PTransform):
             train | "TrainEdges" >> beam.Map(lambda e: e[1:]),
             refit | "RefitEdges" >> beam.Map(lambda e: e[1:]),
         )
+
+
+def item_words(items, taggings=None):
+    """Per item word, the sorted names of the items it labels: ``category:<name>`` from the items'
+    categories; ``tag:<tag>`` from every tagging when the dataset has an ``item_tags`` source (all of
+    an item's tags, not only the ``k`` most used that its features keep), else from the items' own
+    tags. Words on one item are dropped. ``items``: ``(item, Item)``; ``taggings``: ``ItemTag`` rows
+    or None."""
+    inline = taggings is None
+    pairs = items | "ItemWords" >> beam.FlatMap(
+        lambda kv: (
+            [(f"category:{c}", kv[0]) for c in kv[1].categories]
+            + [(f"tag:{t}", kv[0]) for t in (kv[1].tags if inline else ())]
+        )
+    )
+    if taggings is not None:
+        tags = taggings | "TagWords" >> beam.Map(lambda t: (f"tag:{t.tag}", t.item))
+        pairs = (pairs, tags) | "AllWords" >> beam.Flatten()
+    return (
+        pairs
+        | "DistinctWordItems" >> beam.Distinct()
+        | "ItemsByWord" >> beam.GroupByKey()
+        | "WordItems" >> beam.MapTuple(lambda _, labelled: tuple(sorted(labelled)))
+        | "SharedWords" >> beam.Filter(lambda labelled: len(labelled) >= 2)
+    )
 
 
 class ItemIndex(NamedTuple):

@@ -3,7 +3,7 @@
     sources --(parse, de-duplicate, check references)--> records --> dead_letter/*.jsonl
     items + item_tags (+ tag_names) --JoinItemTags--> items with their most used tags
     interactions -> SplitByUser -> EncodeTimelines -> {train,validation,test}/
-                                -> TRAIN item sets -> BuildScoringGraph -> scoring_graph/
+                                -> TRAIN item sets (+ item words) -> BuildScoringGraph -> scoring_graph/
                                 -> TRAIN + VALIDATION item sets -> scoring_graph_refit/
                                 -> latest state  -> EncodeExamples -> users/
                                 -> catalog       -> EncodeExamples -> candidates/
@@ -174,6 +174,8 @@ def build(
         item_counts,
         known_counts,
         clock,
+        graphs.item_words(items, read["item_tags"][VALID] if "item_tags" in read else None),
+        data.regression_word_weight,
     )
     for label, graph, folder in (
         ("", scoring, paths.SCORING_GRAPH),

@@ -145,3 +145,45 @@ def test_friend_strength_is_one_plus_the_shared_train_items_both_ways():
             ("e", [("b", 1.0)]),
         ]
         assert_that(out, equal_to(expected))
+
+
+def test_an_item_word_is_a_row_of_the_regression_like_a_user_who_met_exactly_its_items():
+    # a and c are never met together; a word on both links them as one more such user would.
+    sets = [[0, 1], [0, 1], [1, 2], [2]]
+    with_word = dict(graphs.regression(sets, ["a", "b", "c"], l2=1.0, k=5, words=[[0, 2]], word_weight=1.0))
+    as_user = dict(graphs.regression(sets + [[0, 2]], ["a", "b", "c"], l2=1.0, k=5))
+    assert with_word.keys() == as_user.keys()
+    for item, edges in as_user.items():
+        assert [s for s, _ in with_word[item]] == [s for s, _ in edges]
+        np.testing.assert_allclose([w for _, w in with_word[item]], [w for _, w in edges], rtol=1e-6)
+    behaviour = dict(graphs.regression(sets, ["a", "b", "c"], l2=1.0, k=5))
+    assert dict(behaviour["c"])["a"] < 0 < dict(with_word["c"])["a"]
+    # weight 0: the word is ignored.
+    zero = dict(graphs.regression(sets, ["a", "b", "c"], l2=1.0, k=5, words=[[0, 2]], word_weight=0.0))
+    assert {i: [s for s, _ in e] for i, e in zero.items()} == {
+        i: [s for s, _ in e] for i, e in behaviour.items()
+    }
+
+
+def test_a_word_counts_only_where_it_labels_two_or_more_covered_items():
+    words = [["a", "b", "z"], ["b"], ["z", "y"], ["c", "a", "a"]]
+    assert [list(r) for r in graphs.covered(words, ["a", "b", "c"])] == [[0, 1], [0, 2]]
+
+
+def test_item_words_are_categories_and_every_tagging_or_the_items_own_tags():
+    from preprocessing.records import Item, ItemTag
+
+    items = [
+        ("a", Item("a", ("rock",), ("loud",), ())),
+        ("b", Item("b", ("rock", "pop"), ("loud",), ())),
+        ("c", Item("c", ("pop",), (), ())),
+        ("d", Item("d", ("jazz",), (), ())),
+    ]
+    taggings = [ItemTag("a", "7"), ItemTag("c", "7"), ItemTag("c", "7"), ItemTag("d", "8")]
+    with TestPipeline() as p:
+        inline = graphs.item_words(p | "Items" >> beam.Create(items))
+        assert_that(inline, equal_to([("a", "b"), ("b", "c"), ("a", "b")]), label="Inline")
+    with TestPipeline() as p:
+        words = graphs.item_words(p | "Items" >> beam.Create(items), p | "Tags" >> beam.Create(taggings))
+        # rock {a, b}, pop {b, c}, tag 7 {a, c}; the items' own (top) tags are not read twice.
+        assert_that(words, equal_to([("a", "b"), ("b", "c"), ("a", "c")]), label="Tagged")

@@ -224,46 +224,75 @@ def test_parquet_sources_read_by_column_name_with_dead_letters(tmp_path):
     assert sorted(d["line"] for d in letters) == [5, 6]
 
 
-def test_scoring_graph_covers_train_items_only(tiny_data):
-    graph = dict(
-        json.loads(line) for line in open(glob.glob(f"{tiny_data}/{paths.SCORING_GRAPH}/*.jsonl")[0])
-    )
-    # TRAIN sets {i1, i2}, {i2}, {i1, i6}, {i1, i4}: i1 is predicted by each of its partners,
-    # and each partner by i1 alone (the other partners, which come instead, speak against it);
-    # TEST-only and VALIDATION-only items appear nowhere.
-    positive = lambda item: sorted(s for s, w in graph[item] if w > 0)
-    assert positive("i1") == ["i2", "i4", "i6"]
-    assert positive("i2") == positive("i4") == positive("i6") == ["i1"]
-    assert sorted(s for s, w in graph["i4"] if w < 0) == ["i2", "i6"]
-    named = set(graph) | {s for sources in graph.values() for s, _ in sources}
-    assert named == {"i1", "i2", "i4", "i6"}
+def _graph(root: str, folder: str = paths.SCORING_GRAPH) -> dict:
+    return dict(json.loads(line) for line in open(glob.glob(f"{root}/{folder}/*.jsonl")[0]))
 
 
-def test_the_refit_scoring_graph_is_the_regression_over_train_and_validation(tiny_data):
+def _item_words(tiny_raw: str) -> list[list[str]]:
+    """Per category and tag of the tiny items, the items it labels."""
+    words: dict[str, list[str]] = {}
+    for line in open(os.path.join(tiny_raw, "items.jsonl")):
+        item = json.loads(line)
+        for kind in ("categories", "tags"):
+            for word in item[kind]:
+                words.setdefault(f"{kind}:{word}", []).append(item["item_id"])
+    return list(words.values())
+
+
+def _assert_same_graph(actual: dict, expected: dict) -> None:
+    assert actual.keys() == expected.keys()
+    for item, edges in expected.items():
+        assert [s for s, _ in actual[item]] == [s for s, _ in edges]
+        np.testing.assert_allclose([w for _, w in actual[item]], [w for _, w in edges], rtol=1e-5)
+
+
+def test_the_scoring_graph_is_the_regression_over_train_sets_and_item_words(tiny_raw, tiny_data):
     from preprocessing import graphs
 
-    read = lambda folder: dict(
-        json.loads(line) for line in open(glob.glob(f"{tiny_data}/{folder}/*.jsonl")[0])
+    graph = _graph(tiny_data)
+    # TRAIN sets {i1, i2}, {i2}, {i1, i6}, {i1, i4} over the TRAIN items by count (i1: 3, i2: 2, i4, i6: 1),
+    # and the words on two or more of them as rows of weight 1: c1 {i1, i2, i6}, t2 {i1, i2}.
+    names, sets = ["i1", "i2", "i4", "i6"], [[0, 1], [1], [0, 3], [0, 2]]
+    words = graphs.covered(_item_words(tiny_raw), names)
+    assert sorted(map(list, words)) == [[0, 1], [0, 1, 3]]
+    data = config.DataConfig()
+    expected = graphs.regression(
+        sets, names, data.regression_l2, data.regression_neighbors, words=words, word_weight=1.0
     )
-    refit = read(paths.SCORING_GRAPH_REFIT)
+    _assert_same_graph(graph, dict(expected))
+    # No user has both i2 and i6; their shared category c1 makes i6 speak for i2.
+    assert dict(graph["i2"])["i6"] > 0
+    # TEST-only and VALIDATION-only items appear nowhere.
+    assert set(graph) | {s for sources in graph.values() for s, _ in sources} == set(names)
+
+
+def test_the_refit_scoring_graph_is_the_regression_over_train_and_validation(tiny_raw, tiny_data):
+    from preprocessing import graphs
+
+    refit = _graph(tiny_data, paths.SCORING_GRAPH_REFIT)
     # TRAIN + VALIDATION sets {i1, i2, i3}, {i2, i3}, {i1, i6}, {i1, i2, i4} over the items by count
     # (i1, i2: 3; i3: 2; i4, i6: 1): the VALIDATION-only i3 joins; TEST-only i5 and i9 still do not.
     names = ["i1", "i2", "i3", "i4", "i6"]
     sets = [[0, 1, 2], [1, 2], [0, 4], [0, 1, 3]]
     data = config.DataConfig()
-    expected = dict(graphs.regression(sets, names, data.regression_l2, data.regression_neighbors))
-    assert refit.keys() == expected.keys()
-    for item, edges in expected.items():
-        assert [s for s, _ in refit[item]] == [s for s, _ in edges]
-        np.testing.assert_allclose([w for _, w in refit[item]], [w for _, w in edges], rtol=1e-5)
+    words = graphs.covered(_item_words(tiny_raw), names)  # c2 {i2, i3} now links two covered items
+    expected = graphs.regression(
+        sets, names, data.regression_l2, data.regression_neighbors, words=words, word_weight=1.0
+    )
+    _assert_same_graph(refit, dict(expected))
     assert [s for s, w in refit["i3"] if w > 0][0] == "i2"  # its partner in two sets, strongest
-    assert "i3" not in read(paths.SCORING_GRAPH)
+    assert "i3" not in _graph(tiny_data)
 
 
-def test_without_regression_refit_only_the_train_graph_is_fitted(tiny_raw, tiny_data, tmp_path):
+def test_behaviour_alone_without_item_words_and_only_the_train_graph_without_refit(tiny_raw, tmp_path):
     out = tmp_path / "out"
-    data = config.DataConfig(regression_refit=False)
+    data = config.DataConfig(regression_refit=False, regression_word_weight=0.0)
     pipeline.run(sources.preset("synthetic"), tiny_raw, str(out), data, shards=1)
     assert not (out / paths.SCORING_GRAPH_REFIT).exists()
-    read = lambda root: sorted(open(glob.glob(f"{root}/{paths.SCORING_GRAPH}/*.jsonl")[0]))
-    assert read(out) == read(tiny_data)
+    graph = _graph(str(out))
+    # TRAIN sets {i1, i2}, {i2}, {i1, i6}, {i1, i4}: i1 is predicted by each of its partners,
+    # and each partner by i1 alone (the other partners, which come instead, speak against it).
+    positive = lambda item: sorted(s for s, w in graph[item] if w > 0)
+    assert positive("i1") == ["i2", "i4", "i6"]
+    assert positive("i2") == positive("i4") == positive("i6") == ["i1"]
+    assert sorted(s for s, w in graph["i4"] if w < 0) == ["i2", "i6"]
