@@ -159,11 +159,9 @@ def regression(
     release_freed_memory()
     gram = np.zeros((n, n), np.float32)
     for rows in item_sets:
-        rows = np.asarray(rows, np.int64)
-        gram[np.ix_(rows, rows)] += 1.0
+        add_block(gram, rows, 1.0)
     for rows in words if word_weight > 0 else ():
-        rows = np.asarray(rows, np.int64)
-        gram[np.ix_(rows, rows)] += np.float32(word_weight)
+        add_block(gram, rows, word_weight)
     gram[np.diag_indices(n)] += l2
     weights = invert_in_place(gram)  # the precision matrix P, in gram's memory
     del gram
@@ -180,6 +178,15 @@ def regression(
         if len(sources):
             order = sorted(sources, key=lambda i: (-magnitude[i], items[i]))
             yield item, [(items[i], float(weights[i, j])) for i in order]
+
+
+def add_block(gram: np.ndarray, rows: Sequence[int], value: float, cells: int = 1 << 22) -> None:
+    """``gram[rows x rows] += value``, a few thousand rows at a time: a category on most of the covered
+    items would otherwise make a temporary as large as ``gram`` itself (16 MiB at most here)."""
+    rows = np.asarray(rows, np.int64)
+    step = max(1, cells // max(len(rows), 1))
+    for start in range(0, len(rows), step):
+        gram[np.ix_(rows[start : start + step], rows)] += np.float32(value)
 
 
 def regressions(

@@ -187,3 +187,13 @@ def test_item_words_are_categories_and_every_tagging_or_the_items_own_tags():
         words = graphs.item_words(p | "Items" >> beam.Create(items), p | "Tags" >> beam.Create(taggings))
         # rock {a, b}, pop {b, c}, tag 7 {a, c}; the items' own (top) tags are not read twice.
         assert_that(words, equal_to([("a", "b"), ("b", "c"), ("a", "c")]), label="Tagged")
+
+
+def test_a_block_is_added_in_row_chunks_as_in_one_go():
+    rng = np.random.default_rng(1)
+    rows = np.sort(rng.choice(50, 37, replace=False))
+    expected = np.zeros((50, 50), np.float32)
+    expected[np.ix_(rows, rows)] += 2.5
+    gram = np.zeros((50, 50), np.float32)
+    graphs.add_block(gram, rows, 2.5, cells=100)  # 2 rows per chunk
+    np.testing.assert_array_equal(gram, expected)
