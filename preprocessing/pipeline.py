@@ -75,6 +75,12 @@ def _items(read: dict, p: beam.Pipeline, k: int):
     return inputs | "ItemTags" >> content.JoinItemTags(k)
 
 
+def _item_words(read: dict, items):
+    """Per category and tag, the items it labels (``graphs.item_words``): every tagging when the
+    dataset has an ``item_tags`` source."""
+    return graphs.item_words(items, read["item_tags"][VALID] if "item_tags" in read else None)
+
+
 def _write_dead_letters(read: dict, output_dir: str) -> None:
     (
         tuple(r[DEAD] for r in read.values())
@@ -174,7 +180,7 @@ def build(
         item_counts,
         known_counts,
         clock,
-        graphs.item_words(items, read["item_tags"][VALID] if "item_tags" in read else None),
+        _item_words(read, items) if data.regression_word_weight > 0 else None,
         data.regression_word_weight,
     )
     for label, graph, folder in (
