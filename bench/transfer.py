@@ -11,6 +11,10 @@ output exists in ``--workdir`` (the runs take hours on two cores; a later call r
 4. optionally, rows measured elsewhere on the same split (``--extra NAME=JSON``, e.g. SASRec from RecBole
    in its own environment): a JSON with the TEST metrics and the split's ``test_split_sha256``.
 
+The table's inputs (every step's JSON and the extra rows) are kept in ``--record``
+(``docs/transfer-NAME.json``, committed), so a row measured later is added with ``--from-record
+--extra ...`` without running the hours of the others again.
+
 It refuses rows whose split fingerprint differs, then replaces the "## Transfer: NAME" section of
 ``--docs`` (``docs/results.md``; ``bench/results.py`` keeps such sections when it rewrites the file).
 
@@ -139,12 +143,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peer-threads", default="1", help="BLAS threads for bench/peers.py (default 1)")
     p.add_argument("--extra", action="append", default=[], metavar="NAME=JSON", help="a row run elsewhere")
     p.add_argument("--docs", default=str(REPO / "docs" / "results.md"))
+    p.add_argument("--record", help="the table's inputs, kept as one JSON (default: docs/transfer-NAME.json)")
+    p.add_argument(
+        "--from-record", action="store_true", help="take the msrec and peer rows from --record, run nothing"
+    )
+    p.add_argument("--commit", help="the commit the msrec rows ran at (shown in their rows)")
     args = p.parse_args(argv)
     name = pathlib.Path(args.dataset).stem
+    record = pathlib.Path(args.record or REPO / "docs" / f"transfer-{name}.json")
     work = pathlib.Path(args.workdir).resolve()
     (work / "tuned").mkdir(parents=True, exist_ok=True)
+    kept = json.loads(record.read_text()) if args.from_record else None
 
     def step(what: str, command: list[str]) -> dict[str, Any]:
+        if kept is not None:  # a row added later (--extra) must not cost the hours the others took
+            return kept[what]
         return run_step(what, str(work / f"{what}.json"), command, str(work / f"{what}.log"))
 
     defaults = step(
@@ -152,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     data = work / "defaults" / "data"
     tuned = None
-    if args.tune_minutes > 0:
+    if kept is not None:
+        tuned = kept["tuned"]
+    elif args.tune_minutes > 0:
         if not (work / "tuned" / "data").exists():  # the same preprocessed split, not a second run
             (work / "tuned" / "data").symlink_to(data)
         tuned = step("tuned", benchmark_command(args, str(work / "tuned"), str(work / "tuned.json"), True))
@@ -161,17 +176,24 @@ def main(argv: list[str] | None = None) -> int:
         ["--lambdas", args.lambdas] if args.lambdas else []
     )
     peers = step("peers", peers_command)
-    extra = {}
+    extra = dict(kept["extra"]) if kept is not None else {}
     for item in args.extra:
         label, _, path = item.partition("=")
         extra[label] = json.loads(pathlib.Path(path).read_text())
+    for result in (defaults, tuned):
+        if result is not None and args.commit and not result.get("commit"):
+            result["commit"] = args.commit
     try:
         found = rows(defaults, tuned, peers, extra)
     except SplitMismatch as e:
         raise SystemExit(f"transfer: {e}") from None
-    body = f"```\n{common.command_line('transfer.py', sys.argv[1:] if argv is None else argv)}\n```\n\n"
+    command = common.command_line("transfer.py", sys.argv[1:] if argv is None else argv)
+    commands = [kept["command"], command] if kept is not None else [command]
+    body = "```\n" + "\n".join(commands) + "\n```\n\n"
     body += f"{common.machine()}\n\n" + section(defaults, tuned, peers, found)
     common.write_section(args.docs, f"Transfer: {name}", body)
+    inputs = {"command": commands[0], "defaults": defaults, "tuned": tuned, "peers": peers, "extra": extra}
+    record.write_text(json.dumps(inputs, indent=1) + "\n")
     summary = {"dataset": name, "rows": dict(found), "test_split_sha256": defaults["test_split_sha256"]}
     (work / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"transfer: wrote the 'Transfer: {name}' section of {args.docs}", flush=True)

@@ -1,6 +1,7 @@
 """bench/transfer.py: every row on msrec's split, margins against the best peer; results.py keeps it."""
 
 import importlib.util
+import json
 import pathlib
 import sys
 
@@ -98,3 +99,27 @@ def test_results_py_keeps_the_transfer_sections(tmp_path):
     )
     assert results.kept_sections(str(path)) == ["## Transfer: toy\n\n| a |\n"]
     assert results.kept_sections(str(tmp_path / "missing.md")) == []
+
+
+def test_the_record_adds_a_later_row_without_running_the_others(tmp_path):
+    work, docs, record = tmp_path / "work", tmp_path / "results.md", tmp_path / "transfer-toy.json"
+    work.mkdir()
+    for what, result in (("defaults", msrec(0.12, 0.066)), ("tuned", msrec(0.11, 0.05)), ("peers", PEERS)):
+        (work / f"{what}.json").write_text(json.dumps(result))  # a finished step is not run again
+    (work / "tuned" / "data").mkdir(parents=True)
+    common = ["--dataset", "toy.yaml", "--input", "raw", "--docs", str(docs), "--record", str(record)]
+    assert transfer.main(common + ["--workdir", str(work), "--commit", "abc1234"]) == 0
+    assert "SASRec" not in docs.read_text()
+
+    sasrec = tmp_path / "sasrec.json"
+    sasrec.write_text(json.dumps({"test": metrics(0.09, 0.04), "test_split_sha256": "abc"}))
+    empty = tmp_path / "elsewhere"  # no step JSON here: every msrec and peer row comes from the record
+    later = ["--workdir", str(empty), "--from-record", "--extra", f"SASRec={sasrec}"]
+    assert transfer.main(common + later) == 0
+    text = docs.read_text()
+    assert "| msrec (defaults, 1 seed(s), served equal, at abc1234) | **0.1200** | **0.0660** |" in text
+    assert "| msrec (tuned, 1 seed(s), served equal, at abc1234) | 0.1100 | 0.0500 |" in text
+    assert "| SASRec | 0.0900 | 0.0400 |" in text
+    assert "--workdir" in text and "--from-record" in text  # the command that ran the rows, and this one
+    assert list(json.loads(record.read_text())["extra"]) == ["SASRec"]
+    assert [p.name for p in empty.glob("*.json")] == ["summary.json"]  # no step ran there
