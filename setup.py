@@ -30,7 +30,7 @@ setup(
         "safetensors>=0.4",  # reads the pretrained text encoder's weights (numpy API, no torch)
     ],
     extras_require={
-        "test": ["pytest>=8", "ruff>=0.6", "cryptography>=42", "import-linter>=2.1"],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6", "cryptography>=42", "import-linter>=2.1"],
         "bench": ["scikit-learn>=1.4"],  # bench/ baselines only, not the product
     },
     entry_points={"console_scripts": ["msrec=msrec.app.cli:main"]},
