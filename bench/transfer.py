@@ -152,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     name = pathlib.Path(args.dataset).stem
     record = pathlib.Path(args.record or REPO / "docs" / f"transfer-{name}.json")
     work = pathlib.Path(args.workdir).resolve()
-    (work / "tuned").mkdir(parents=True, exist_ok=True)
+    if args.from_record and not record.is_file():
+        raise SystemExit(f"transfer: --from-record: no record {record}; run once without it to make one")
     kept = json.loads(record.read_text()) if args.from_record else None
+    (work / "tuned").mkdir(parents=True, exist_ok=True)
 
     def step(what: str, command: list[str]) -> dict[str, Any]:
         if kept is not None:  # a row added later (--extra) must not cost the hours the others took

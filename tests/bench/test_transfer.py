@@ -123,3 +123,5 @@ def test_the_record_adds_a_later_row_without_running_the_others(tmp_path):
     assert "--workdir" in text and "--from-record" in text  # the command that ran the rows, and this one
     assert list(json.loads(record.read_text())["extra"]) == ["SASRec"]
     assert [p.name for p in empty.glob("*.json")] == ["summary.json"]  # no step ran there
+    with pytest.raises(SystemExit, match="no record .*missing.json; run once without it"):
+        transfer.main(common[:-1] + [str(tmp_path / "missing.json")] + later)
