@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -89,9 +90,10 @@ def new_items(full: str, items: set[str]) -> list[dict]:
     """The held-out items as ``--new-items`` rows: title, categories and tags from the full data."""
     from content_baseline import texts
 
+    from msrec.datadir import DataDir
     from trainer import tables
 
-    full_tables = tables.read(full)
+    full_tables = tables.read(DataDir.open(full))
     text = texts(full)
     out = []
     for i, item in enumerate(full_tables.catalog_ids):
@@ -111,12 +113,14 @@ def new_items(full: str, items: set[str]) -> list[dict]:
 
 def pairs(full: str, items: set[str]) -> dict[str, set[str]]:
     """User -> the held-out items they have in the full data (any split)."""
+    from msrec.datadir import DataDir
     from trainer import data
 
     met: dict[str, set[str]] = {}
+    source = DataDir.open(full)
     for split in ("train", "validation", "test"):
-        contract = F.by_name(data.contract(full))
-        values = data.load_all(full, split, (contract[F.USER_ID], contract[F.ITEM_ID]))
+        contract = F.by_name(source.contract)
+        values = data.load_all(source, split, (contract[F.USER_ID], contract[F.ITEM_ID]))
         for user, item in zip(values[F.USER_ID], values[F.ITEM_ID], strict=True):
             user, item = user.decode(), item.decode()
             if item in items:
@@ -154,6 +158,7 @@ def tfidf_lists(data_dir: str, added: list[dict], users: list[str], k: int = 100
     """TF-IDF of the same text, nearest to each user's known items, over catalogue + new items."""
     from content_baseline import nearest, texts, vectorize
 
+    from msrec.datadir import DataDir
     from trainer import tables
 
     by_item = texts(data_dir)
@@ -162,8 +167,9 @@ def tfidf_lists(data_dir: str, added: list[dict], users: list[str], k: int = 100
     catalog = sorted(by_item)
     position = {item: i for i, item in enumerate(catalog)}
     vectors = vectorize([by_item[i] for i in catalog])
-    model_tables = tables.read(data_dir)
-    rows = tables.read_users(data_dir, model_tables)
+    source = DataDir.open(data_dir)
+    model_tables = tables.read(source)
+    rows = tables.read_users(source, model_tables)
     known = {
         u: [position[i] for i in (model_tables.catalog_ids[p] for p in k_) if i in position]
         for u, k_ in zip(rows.user_ids, rows.known_positions, strict=True)
@@ -216,7 +222,10 @@ def main(argv: list[str]) -> None:
         command = [sys.executable, "-m", "msrec.app.cli", "benchmark", "--dataset", args.dataset]
         command += ["--input", raw, "--workdir", args.workdir, "--seeds", "1", "--output", bench]
         subprocess.run(command, check=True, cwd=REPO)
+    from msrec import config as msrec_config
+    from msrec.datadir import DataDir
     from trainer import artifacts, export, mix
+    from trainer.scoring import Ranking
 
     met = pairs(args.full, items)
     users = sorted(met)
@@ -227,20 +236,21 @@ def main(argv: list[str]) -> None:
         ("msrec, cold-text term from sentence vectors only", None, False),
         ("msrec, no cold-text term", 0.0, True),
     )
+    source = DataDir.open(data_dir)
     for number, (name, cold_weight, words) in enumerate(variants):
-        model, config, _ = artifacts.load(os.path.join(args.workdir, "model-seed0"))
+        model, config, _ = artifacts.load(os.path.join(args.workdir, "model-seed0"), source)
+        ranking = dataclasses.replace(Ranking.of(config.model), cold_words=words)
         if cold_weight is not None:
-            model.cold_text_weight = cold_weight
-        model.cold_text_words = words
+            ranking = dataclasses.replace(ranking, cold_weight=cold_weight)
         if not words:  # its own weights, chosen on VALIDATION as the benchmark chose the shipped ones
-            validation = artifacts.load(os.path.join(args.workdir, "model-validation"))[0]
-            validation.cold_text_words = False
-            chosen, _ = mix.choose(validation, data_dir)
-            for key, value in chosen.items():
-                setattr(model, key, value)
+            validation = artifacts.load(os.path.join(args.workdir, "model-validation"), source)[0]
+            chosen, _ = mix.choose(validation, ranking, source)
+            ranking = mix.applied(ranking, chosen)
             result["sentence_only_mix"] = chosen
         base = os.path.join(args.workdir, f"export-{number}")
-        version = export.export(model, data_dir, base, 100, new_items=new_file)
+        serving = msrec_config.ServingConfig(top_k=100)
+        served_ = artifacts.served(model, source, new_file)
+        version = export.export(model, ranking, serving, served_, base)
         result["rows"][name] = summarize(rank_pairs(served(version, users), met))
         if cold_weight is None:
             result["mix"] = {k: getattr(config.model, k) for k in ("cold_text_weight", "cold_text_offset")}

@@ -80,12 +80,16 @@ def lead_interval(
 def msrec_ranks(data_dir: str, model_dirs: list[str]) -> tuple[list[str], np.ndarray]:
     """(TEST users, ``[seeds, users]`` ranks) of msrec's trained models."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from msrec.datadir import DataDir
     from trainer import artifacts, evaluate
+    from trainer.scoring import Ranking
 
-    users, ranks = None, []
+    users, ranks, source = None, [], DataDir.open(data_dir)
     for model_dir in model_dirs:
-        model, _, _ = artifacts.load(model_dir)
-        out = evaluate.evaluate(model, data_dir, "test", baseline=False, per_user=True)
+        model, config, _ = artifacts.load(model_dir, source)
+        out = evaluate.evaluate(
+            model, Ranking.of(config.model), source, "test", baseline=False, per_user=True
+        )
         order = np.argsort(out["users"])
         if users is None:
             users = [out["users"][i] for i in order]

@@ -35,6 +35,7 @@ import tensorflow as tf  # noqa: E402
 from msrec import config as msrec_config  # noqa: E402
 from msrec import features as F  # noqa: E402
 from msrec.app import experiments  # noqa: E402
+from msrec.datadir import DataDir  # noqa: E402
 from trainer import artifacts, data  # noqa: E402
 
 # isort: on
@@ -57,19 +58,19 @@ class Timing:
         return self.examples / self.seconds
 
 
-def train_dataset(data_dir: str, config: msrec_config.Config) -> tf.data.Dataset:
+def train_dataset(source: DataDir, config: msrec_config.Config) -> tf.data.Dataset:
     """Exactly what ``trainer.task.run`` feeds ``model.fit``, repeated so any step count fits."""
     splits = ("train", "validation") if config.train.refit else "train"
-    features = F.select(data.contract(data_dir), F.QUERY, F.CANDIDATE)
+    features = F.select(source.contract, F.QUERY, F.CANDIDATE)
     batches = data.dataset(
-        data_dir, splits, features, config.train.batch_size, config.train.shuffle_buffer, config.train.seed
+        source, splits, features, config.train.batch_size, config.train.shuffle_buffer, config.train.seed
     )
     return batches.repeat()
 
 
-def input_pipeline(data_dir: str, config: msrec_config.Config, steps: int, warmup: int) -> Timing:
+def input_pipeline(source: DataDir, config: msrec_config.Config, steps: int, warmup: int) -> Timing:
     """Iterates the training input alone: parse, densify, batch; nothing consumes it."""
-    batches = iter(train_dataset(data_dir, config))
+    batches = iter(train_dataset(source, config))
     for _ in range(warmup):  # fills the shuffle buffer and starts the parallel readers
         next(batches)
     examples, started = 0, time.perf_counter()
@@ -91,14 +92,14 @@ class StepClock(tf.keras.callbacks.Callback):
         self.marks["end"] = time.perf_counter()
 
 
-def training(data_dir: str, config: msrec_config.Config, steps: int, warmup: int, name: str) -> Timing:
+def training(source: DataDir, config: msrec_config.Config, steps: int, warmup: int, name: str) -> Timing:
     """``model.fit`` for ``warmup + steps`` steps; the last ``steps`` are timed."""
     tf.keras.backend.clear_session()
     tf.keras.utils.set_random_seed(config.train.seed)
-    model = artifacts.build(data_dir, config)
+    model = artifacts.build(source, config)
     model.compile(optimizer=tf.keras.optimizers.Adam(config.train.learning_rate))
     clock = StepClock(warmup)
-    batches = train_dataset(data_dir, config)
+    batches = train_dataset(source, config)
     model.fit(batches, epochs=1, steps_per_epoch=warmup + steps, callbacks=[clock], verbose=0)
     seconds = clock.marks["end"] - clock.marks["start"]
     return Timing(name, config.model.sources, steps, seconds, steps * config.train.batch_size)
@@ -141,8 +142,8 @@ def plot(rows: list[Timing], path: str) -> None:
     figure.savefig(path, dpi=120)
 
 
-def describe(data_dir: str) -> str:
-    meta = data.metadata(data_dir)
+def describe(source: DataDir) -> str:
+    meta = source.metadata
     sizes = meta["vocabulary_sizes"]
     return (
         f"`{meta['dataset']}` data: {meta['train_examples']:,} TRAIN + {meta['validation_examples']:,} "
@@ -185,10 +186,10 @@ Step cost per source set (same data, batch and steps; every set includes the id 
     print(f"wrote {args.docs} and {png}", file=sys.stderr)
 
 
-def prepare(args: argparse.Namespace) -> str:
+def prepare(args: argparse.Namespace) -> DataDir:
     """``--data``, or the default synthetic dataset preprocessed into ``--workdir`` (reused if there)."""
     if args.data:
-        return args.data
+        return DataDir.open(args.data)
     workdir = args.workdir or tempfile.mkdtemp(prefix="msrec-bench-train-")
     print(f"preprocessing the default synthetic dataset into {workdir}", file=sys.stderr, flush=True)
     return experiments.prepare("synthetic", None, workdir, msrec_config.DataConfig())

@@ -92,7 +92,6 @@ class ModelConfig:
       hidden_dims: the fusion MLP's hidden layers.
       temperature: softmax temperature of the retrieval loss.
       oov_buckets: OOV buckets of each StringLookup.
-      top_k: how many items the exported signatures return.
       logq_correction: subtract log sampling probability from in-batch logits.
       sources: the parts the towers are built with; any of ``SOURCES``, or ``auto`` (the
         default): every part whose source the data has, ``sequence`` only with time
@@ -127,16 +126,12 @@ class ModelConfig:
         least on the scale of the warm items' scores.
       cold_text_words: whether the cold-text term also compares content words (TF-IDF of
         categories, tags and title words) besides the sentence vectors.
-      max_request_rows: the most rows (users, queries, examples) one request to an exported
-        signature may hold; a larger one gets INVALID_ARGUMENT naming the limit. It bounds a
-        request's memory: the scores of a request are ``rows x catalog`` floats.
     """
 
     embedding_dim: int = 64
     hidden_dims: tuple[int, ...] = (128,)
     temperature: float = 0.1
     oov_buckets: int = 1
-    top_k: int = 100
     logq_correction: bool = True
     sources: tuple[str, ...] = ("auto",)
     transformer_layers: int = 1
@@ -152,7 +147,28 @@ class ModelConfig:
     cold_text_weight: float = 2.0
     cold_text_offset: float = -5.0
     cold_text_words: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingConfig:
+    """How an export answers: settings of the SavedModel, not of the model it holds.
+
+    Attributes:
+      top_k: how many items the exported top-K signatures return.
+      max_request_rows: the most rows (users, queries, examples) one request to an exported
+        signature may hold; a larger one gets INVALID_ARGUMENT naming the limit. It bounds a
+        request's memory: the scores of a request are ``rows x catalog`` floats.
+    """
+
+    top_k: int = 100
     max_request_rows: int = 1024
+
+    def __post_init__(self):
+        if self.top_k < 1 or self.max_request_rows < 1:
+            raise ValueError(
+                f"serving.top_k and serving.max_request_rows must be at least 1: {self.top_k}, "
+                f"{self.max_request_rows}"
+            )
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -198,6 +214,7 @@ class Config:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    serving: ServingConfig = ServingConfig()
 
     def __post_init__(self):
         if self.model.sequence_length < 1:
@@ -214,8 +231,23 @@ def to_dict(config: Any) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
+# Keys that moved to another section, (old section, key) -> new section: configs saved before
+# the move (model directories, tuned.json files) still load.
+MOVED = {("model", "top_k"): "serving", ("model", "max_request_rows"): "serving"}
+
+
+def _moved(values: Mapping[str, Any]) -> dict[str, Any]:
+    values = {k: dict(v) if isinstance(v, Mapping) else v for k, v in values.items()}
+    for (old, key), new in MOVED.items():
+        if key in values.get(old, {}):
+            values.setdefault(new, {})[key] = values[old].pop(key)
+    return values
+
+
 def from_dict(cls: type, values: Mapping[str, Any]) -> Any:
     """Builds dataclass ``cls`` from a nested dict, rejecting unknown keys."""
+    if cls is Config:
+        values = _moved(values)
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - known
@@ -257,6 +289,8 @@ def override(config: Config, assignments: Iterable[str]) -> Config:
             raise ValueError(f"--set expects key=value, got {assignment!r}")
         node = values
         *parents, leaf = path.strip().split(".")
+        if len(parents) == 1 and (parents[0], leaf) in MOVED:
+            parents = [MOVED[parents[0], leaf]]
         for key in parents:
             if not isinstance(node.get(key), dict):
                 raise ValueError(f"--set {path}: no config section {key!r}")

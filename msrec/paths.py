@@ -71,11 +71,20 @@ def logs(model_dir: str) -> str:
 
 
 def require_complete(data_dir: str) -> None:
-    """Raises if ``data_dir`` lacks the marker a finished preprocessing run writes."""
+    """Raises if ``data_dir`` lacks the marker a finished preprocessing run writes.
+
+    Raises:
+      errors.MissingInput: ``data_dir`` does not exist.
+      errors.UnfinishedInput: it exists without the marker.
+    """
     import tensorflow as tf
 
+    from msrec import errors
+
+    if not tf.io.gfile.exists(data_dir):
+        raise errors.MissingInput(f"the data directory {data_dir} does not exist")
     if not tf.io.gfile.exists(join(data_dir, SUCCESS)):
-        raise FileNotFoundError(
+        raise errors.UnfinishedInput(
             f"{data_dir} is not a finished preprocessing output (no {SUCCESS}); "
             "run `msrec preprocess --output` into it first"
         )

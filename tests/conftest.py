@@ -32,3 +32,11 @@ def tiny_data(tiny_raw, tmp_path_factory) -> str:
     out = str(tmp_path_factory.mktemp("tiny_data"))
     pipeline.run(sources.preset("synthetic"), tiny_raw, out, config.DataConfig(), shards=1)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_source(tiny_data):
+    """The handle of the preprocessed tiny corpus (``msrec.datadir.DataDir``), opened once."""
+    from msrec.datadir import DataDir
+
+    return DataDir.open(tiny_data)

@@ -2,7 +2,7 @@
 
 The directory holds the resolved config, a ``run.json`` naming the data
 directory it was trained on, and the final weights; restoring rebuilds the
-model from those and nothing else.
+model from those and the data directory's handle, nothing else.
 """
 
 from __future__ import annotations
@@ -12,22 +12,28 @@ from typing import Any
 
 import tensorflow as tf
 
-from msrec import auto, paths
 from msrec import config as msrec_config
+from msrec import errors, paths
 from msrec import features as F
-from trainer import data, tables
+from msrec.datadir import DataDir
+from trainer import new_items as text
+from trainer import tables
+from trainer.export import Served
 from trainer.model import TwoTowerModel
 
 WEIGHTS = "final"
 
 
-def build(data_dir: str, config: msrec_config.Config) -> TwoTowerModel:
-    """A model for ``data_dir`` with its variables created (``auto`` settings resolved against it)."""
-    config, _ = auto.resolve(config, data.metadata(data_dir))
-    model = TwoTowerModel(
-        tables.read(data_dir, config.model.evidence_in_loss > 0, config.train.refit), config.model
-    )
-    model.trained_on_validation = config.train.refit
+def build(data: DataDir, config: msrec_config.Config) -> TwoTowerModel:
+    """A model for ``data`` with its variables created (``auto`` settings resolved against it).
+
+    Its tables hold the scoring graph when its ranking can read it (the ``item_graph`` source: the
+    mix chosen on VALIDATION may weigh it) or its loss does, over the data it learns from (TRAIN,
+    or TRAIN + VALIDATION when ``train.refit``).
+    """
+    config, _ = data.resolve(config)
+    graph = "item_graph" in config.model.sources or config.model.evidence_in_loss > 0
+    model = TwoTowerModel(tables.read(data, config.train.refit, graph), config.model)
     model(F.sample(F.select(model.tables.contract, F.QUERY, F.CANDIDATE)))
     return model
 
@@ -45,14 +51,37 @@ def read_run(model_dir: str) -> dict[str, Any]:
         return json.load(f)
 
 
-def load(model_dir: str, data_dir: str | None = None) -> tuple[TwoTowerModel, msrec_config.Config, str]:
-    """Restores ``(model, config, data_dir)``; ``data_dir`` defaults to the one trained on."""
+def read_config(model_dir: str) -> msrec_config.Config:
+    """The resolved config a finished training run saved.
+
+    Raises:
+      errors.NoModel: ``model_dir`` holds no finished training run.
+    """
+    if not tf.io.gfile.exists(paths.model_run(model_dir)):
+        what = "does not exist" if not tf.io.gfile.exists(model_dir) else "holds no finished training run"
+        raise errors.NoModel(f"the model directory {model_dir} {what}")
     with tf.io.gfile.GFile(paths.model_config(model_dir)) as f:
-        config = msrec_config.from_dict(msrec_config.Config, json.load(f))
-    data_dir = data_dir or read_run(model_dir)["data_dir"]
-    model = build(data_dir, config)
+        return msrec_config.from_dict(msrec_config.Config, json.load(f))
+
+
+def load(model_dir: str, data: DataDir | None = None) -> tuple[TwoTowerModel, msrec_config.Config, DataDir]:
+    """Restores ``(model, config, data)``; ``data`` defaults to the directory it was trained on."""
+    config = read_config(model_dir)
+    data = data or DataDir.open(read_run(model_dir)["data_dir"])
+    model = build(data, config)
     model.load_weights(paths.join(paths.checkpoints(model_dir), WEIGHTS)).expect_partial()
     if model.candidate_tower.text is not None:
         # this data directory's order, not the checkpoint's
         model.candidate_tower.text.reset_vectors(model.tables.text_vectors)
-    return model, config, data_dir
+    return model, config, data
+
+
+def served(model: TwoTowerModel, data: DataDir, new_items: str | None = None) -> Served:
+    """What an export of ``model`` serves, read from ``data`` (and the ``--new-items`` JSONL file)."""
+    encoder = None
+    if model.candidate_tower.text is not None:
+        from msrec.text import SentenceEncoder
+
+        encoder = SentenceEncoder(text.checkpoint_dir(model.tables.text_encoder))
+    items = text.read(new_items) if new_items else ()
+    return Served(tables.read_users(data, model.tables), encoder, items)

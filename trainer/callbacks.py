@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from msrec.datadir import DataDir
 from trainer import evaluate
+from trainer.scoring import Ranking
 
 
 class ValidationMetrics(tf.keras.callbacks.Callback):
-    """Evaluates the model on the VALIDATION split at the end of each epoch."""
+    """Evaluates the model, ranking by ``ranking``, on the VALIDATION split at the end of each epoch."""
 
-    def __init__(self, data_dir: str):
+    def __init__(self, source: DataDir, ranking: Ranking):
         super().__init__()
-        self.data_dir = data_dir
+        self.source, self.ranking = source, ranking
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        result = evaluate.evaluate(self.model, self.data_dir, "validation", baseline=False)["model"]
+        result = evaluate.evaluate(self.model, self.ranking, self.source, "validation", baseline=False)[
+            "model"
+        ]
         for key, value in result.items():
             if key != "num_users" and logs is not None:
                 logs[f"val_{key}"] = value

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from msrec import features as F
+from msrec.datadir import DataDir
 from trainer import data
 
 
@@ -20,9 +21,9 @@ def decode(values: Any) -> list[str]:
     return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
 
 
-def read(data_dir: str, contract: tuple[F.Feature, ...]) -> tuple[list[str], dict[str, np.ndarray]]:
+def read(source: DataDir, contract: tuple[F.Feature, ...]) -> tuple[list[str], dict[str, np.ndarray]]:
     """Catalog item ids and their candidate features, in a fixed order."""
-    values = data.load_all(data_dir, "candidates", F.select(contract, F.CANDIDATE))
+    values = data.load_all(source, "candidates", F.select(contract, F.CANDIDATE))
     order = np.argsort(values[F.ITEM_ID], kind="stable")
     values = {k: v[order] for k, v in values.items()}
     return decode(values[F.ITEM_ID]), values

@@ -12,15 +12,16 @@ import tensorflow as tf
 
 from msrec import features as F
 from msrec import metrics
+from msrec.datadir import DataDir
 from trainer import data, scoring
 from trainer.catalog import decode
 
 
-def held_out(data_dir: str, split: str) -> dict[str, list]:
+def held_out(source: DataDir, split: str) -> dict[str, list]:
     """The users, held-out items and excluded items of ``split``, as raw id strings."""
-    features = F.by_name(data.contract(data_dir))
+    features = F.by_name(source.contract)
     wanted = tuple(features[name] for name in (F.USER_ID, F.ITEM_ID, F.SEEN_ITEM_IDS))
-    values = data.load_all(data_dir, split, wanted)
+    values = data.load_all(source, split, wanted)
     return {
         F.USER_ID: decode(values[F.USER_ID]),
         F.ITEM_ID: decode(values[F.ITEM_ID]),
@@ -30,13 +31,15 @@ def held_out(data_dir: str, split: str) -> dict[str, list]:
 
 def evaluate(
     model: tf.keras.Model,
-    data_dir: str,
+    ranking: scoring.Ranking,
+    source: DataDir,
     split: str = "test",
     batch_size: int = 512,
     baseline: bool = True,
     per_user: bool = False,
 ) -> dict:
-    """PROTOCOL.md metrics of ``model`` (and of MostPopular from TRAIN counts) on ``split``.
+    """PROTOCOL.md metrics of ``model`` ranking by ``ranking`` (and of MostPopular from TRAIN counts)
+    on ``split`` of ``source``.
 
     ``per_user``: also ``users`` and their target's ``ranks``, for paired comparisons
     (``bench/lead.py``).
@@ -46,15 +49,15 @@ def evaluate(
     TRAIN popularity (head: top 20% of items by count, tail: unseen in TRAIN), and the cold
     slice: held-out items that no user has in TRAIN or VALIDATION (``COLD``).
     """
-    contract = data.contract(data_dir)
-    item_ids, scorer = scoring.for_model(model, data_dir)
+    contract = source.contract
+    item_ids, scorer = scoring.for_model(model, ranking)
     position = {item: i for i, item in enumerate(item_ids)}
-    counts = data.item_popularity(data_dir)
+    counts = source.item_counts()
     popularity = np.array([counts.get(item, 0) for item in item_ids], np.float64)
     inputs = F.select(contract, F.QUERY, F.CANDIDATE, F.EVAL)
     model_ranks, popular_ranks, segments, lists, users = [], [], [], [], []
     target_items, known = [], {i for i, c in counts.items() if c > 0}  # known: in TRAIN or VALIDATION
-    for batch in data.dataset(data_dir, split, inputs, batch_size):
+    for batch in data.dataset(source, split, inputs, batch_size):
         scores = scorer(model.query_tower(batch, training=False), batch[F.HISTORY_ITEM_IDS]).numpy()
         targets = np.array([position[i] for i in decode(batch[F.ITEM_ID].numpy())])
         seen = batch[F.SEEN_ITEM_IDS].to_list()

@@ -26,41 +26,69 @@ TF1 session loader, stock ops, assets, warm-up replay), and only then is renamed
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import tensorflow as tf
 
 from msrec import paths
 from msrec import signatures as S
-from trainer import blessing, evaluate, scoring, tables
+from msrec.config import ServingConfig
+from trainer import blessing, scoring
 from trainer import new_items as text
+from trainer.scoring import Ranking
 from trainer.serving_module import ServingModule
+from trainer.tables import UserRows
 from trainer.warmup_requests import warmup_logs, write_warmup
 
 Gate = Callable[[str], dict[str, Any]]
 
 
-def serving_module(model: tf.keras.Model, data_dir: str, k: int, new_items: str | None) -> ServingModule:
-    """The module to export: the scorer over the catalog (plus new items), users, the text encoder."""
-    encoder = None
-    if model.candidate_tower.text is not None:
-        from msrec.text import SentenceEncoder
+@dataclasses.dataclass(frozen=True)
+class Served:
+    """What an export serves besides the trained model, read by the caller (``artifacts.served``):
+    the export itself opens no input file.
 
-        encoder = SentenceEncoder(text.checkpoint_dir(model.tables.text_encoder))
+    Attributes:
+      users: every user's latest features and known items (``tables.read_users``).
+      encoder: the model's sentence encoder (``msrec/text``) when it reads item text, else None.
+      new_items: items the model has never seen, added to the catalogue (``trainer/new_items.py``).
+    """
+
+    users: UserRows
+    encoder: Any = None
+    new_items: Sequence[dict[str, Any]] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Blessing:
+    """Whether to publish: the candidate's VALIDATION metrics against the published version's.
+
+    Attributes:
+      validation: ``trainer.evaluate.evaluate`` of the model on VALIDATION (with MostPopular).
+      tolerance: how much (relative) below the published version's NDCG@10 is still published.
+    """
+
+    validation: dict[str, Any]
+    tolerance: float
+
+
+def serving_module(
+    model: tf.keras.Model, ranking: Ranking, serving: ServingConfig, served: Served
+) -> ServingModule:
+    """The module to export: the scorer over the catalog (plus new items), users, the text encoder."""
     extra = None
-    if new_items:
-        items = text.read(new_items)
-        tables_ = model.tables
+    if served.new_items:
+        items, tables_ = served.new_items, model.tables
         vectors, sentences = text.vectors(
-            model.candidate_tower, items, tables_.contract, encoder, tables_.text_fields
+            model.candidate_tower, items, tables_.contract, served.encoder, tables_.text_fields
         )
         features = text.candidate_features(items, tables_.contract)
         extra = ([str(it["item_id"]) for it in items], vectors, sentences, features)
-    _, scorer = scoring.for_model(model, data_dir, extra)
-    users = tables.read_users(data_dir, model.tables)
-    return ServingModule(model, scorer, users, k, model.max_request_rows, encoder)
+    _, scorer = scoring.for_model(model, ranking, extra)
+    return ServingModule(model, scorer, served.users, serving.top_k, serving.max_request_rows, served.encoder)
 
 
 def next_version(export_base: str) -> int:
@@ -71,25 +99,25 @@ def next_version(export_base: str) -> int:
 
 def export(
     model: tf.keras.Model,
-    data_dir: str,
+    ranking: Ranking,
+    serving: ServingConfig,
+    served: Served,
     export_base: str,
-    k: int,
     card: dict[str, Any] | None = None,
-    tolerance: float | None = None,
     gate: Gate | None = None,
-    new_items: str | None = None,
+    bless: Blessing | None = None,
 ) -> str:
     """Writes ``<export_base>/<version>/`` atomically; returns its path.
 
     Args:
-      gate: checks the staged version as TF Serving would load it (``serving.gate.run``) and
+      ranking, serving: how the export ranks (the mix) and answers (top-K, request rows).
+      served: the users, encoder and new items the export serves (``Served``).
+      gate: checks the staged version as TF Serving would load it (``modelserver.gate.run``) and
         returns its report; raising refuses the version. None skips the check.
-      tolerance: when set, bless first (``trainer.blessing``): an unblessed version
-        goes to ``<export_base>/rejected/`` and ``blessing.NotBlessed`` is raised.
-      new_items: a JSONL file of items the model has never seen (``trainer/new_items.py``),
-        added to this version's catalogue without retraining.
+      bless: when set, an unblessed version goes to ``<export_base>/rejected/`` and
+        ``blessing.NotBlessed`` is raised (``trainer.blessing``).
     """
-    module = serving_module(model, data_dir, k, new_items)
+    module = serving_module(model, ranking, serving, served)
     version = next_version(export_base)
     final = paths.join(export_base, str(version))
     staging = paths.join(export_base, f".tmp-{version}")  # not an integer: servers ignore it
@@ -99,19 +127,15 @@ def export(
     write_warmup(staging, warmup_logs(module, signatures))
     report = gate(staging) if gate is not None else {"checked": False}
     card = {"version": version, "top_k": module.k, "compatibility": report, **(card or {})}
-    if tolerance is not None:
-        result = evaluate.evaluate(model, data_dir, "validation")
+    if bless is not None:
         current = blessing.published(export_base)
-        card["validation"], card["validation_most_popular"] = result["model"], result["popularity"]
-        card["blessing"] = blessing.judge(
-            result["model"],
-            result["popularity"],
-            current[1].get("validation") if current else None,
-            tolerance,
-        )
+        model_metrics, popular = bless.validation["model"], bless.validation["popularity"]
+        card["validation"], card["validation_most_popular"] = model_metrics, popular
+        previous = current[1].get("validation") if current else None
+        card["blessing"] = blessing.judge(model_metrics, popular, previous, bless.tolerance)
     with tf.io.gfile.GFile(S.model_card(staging), "w") as f:
         json.dump(card, f, indent=2, sort_keys=True)
-    if tolerance is not None and not card["blessing"]["blessed"]:
+    if bless is not None and not card["blessing"]["blessed"]:
         blessing.reject(staging, export_base, version)
         raise blessing.NotBlessed(card["blessing"])
     tf.io.gfile.rename(staging, final)

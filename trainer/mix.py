@@ -17,6 +17,7 @@ among them) compete on their text. It needs a model trained without VALIDATION
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,9 +25,10 @@ import tensorflow as tf
 
 from msrec import features as F
 from msrec import metrics
+from msrec.datadir import DataDir
 from trainer import catalog, data, scoring
 from trainer.catalog import decode
-from trainer.scoring import Scorer
+from trainer.scoring import Ranking, Scorer
 
 EVIDENCE_FIRST = 1e4
 WEIGHTS = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, EVIDENCE_FIRST)
@@ -37,23 +39,26 @@ KEYS = ("graph_score_weight", "cold_text_weight", "cold_text_offset")
 
 def parts(
     model: tf.keras.Model,
-    data_dir: str,
+    ranking: Ranking,
+    source: DataDir,
     split: str = "validation",
     batch_size: int = 512,
     cold: scoring.ColdText | None = None,
 ):
     """Yields ``(towers [B, N], evidence [B, N], cold_z [B, C] or None, targets [B], excluded)``
     per batch of ``split``; the ``C`` columns are ``cold.positions`` (default: the model's
-    ``scoring.cold_text`` with weight 1 and offset 0)."""
+    ``scoring.cold_text`` with weight 1 and offset 0). The evidence is that of the model's own
+    scoring graph (over the data it learned from), the towers' scores divided by the ranking's
+    temperature."""
     tables = model.tables
     vectors = catalog.embed(model.candidate_tower, tables.catalog)
     if cold is None:
-        cold = scoring.cold_text(model, data_dir, tables.catalog_ids, 1.0, 0.0)
-    graph = data.scoring_graph(data_dir, refit=split != "validation")
-    scorer = Scorer(tables.catalog_ids, vectors, graph, model.temperature, 1.0, cold)
+        cold = scoring.cold_text(model, tables.catalog_ids, 1.0, 0.0, ranking.cold_words)
+    graph = scoring.graph_of(tables, dataclasses.replace(ranking, graph_weight=1.0))
+    scorer = Scorer(tables.catalog_ids, vectors, graph, ranking.temperature, 1.0, cold)
     position = {item: i for i, item in enumerate(tables.catalog_ids)}
     inputs = F.select(tables.contract, F.QUERY, F.CANDIDATE, F.EVAL)
-    for batch in data.dataset(data_dir, split, inputs, batch_size):
+    for batch in data.dataset(source, split, inputs, batch_size):
         queries = model.query_tower(batch, training=False)
         towers = tf.matmul(queries, scorer.vectors, transpose_b=True).numpy() / scorer.temperature
         history = batch[F.HISTORY_ITEM_IDS]
@@ -83,16 +88,19 @@ def mixed(
 
 def choose(
     model: tf.keras.Model,
-    data_dir: str,
+    ranking: Ranking,
+    source: DataDir,
     weights: Sequence[float] = WEIGHTS,
     colds: Sequence[tuple[float, float]] = COLD,
 ) -> tuple[dict[str, float], list[dict]]:
-    """The mix with the best VALIDATION NDCG@10 (``KEYS`` -> value), and every candidate's metrics."""
-    cold = scoring.cold_text(model, data_dir, model.tables.catalog_ids, 1.0, 0.0)
+    """The mix with the best VALIDATION NDCG@10 (``KEYS`` -> value), and every candidate's metrics.
+
+    ``ranking`` gives what is not chosen (the temperature, whether cold text compares words)."""
+    cold = scoring.cold_text(model, model.tables.catalog_ids, 1.0, 0.0, ranking.cold_words)
     positions = cold.positions if cold is not None and cold.active else None
     settings = [(w, c) for w in weights for c in (colds if positions is not None else colds[:1])]
     ranks: dict[tuple, list[np.ndarray]] = {s: [] for s in settings}
-    for towers, evidence, cold_z, targets, excluded in parts(model, data_dir, cold=cold):
+    for towers, evidence, cold_z, targets, excluded in parts(model, ranking, source, cold=cold):
         for weight, text in settings:
             scores = mixed(towers, evidence, weight, cold_z, positions, text)
             ranks[weight, text].append(metrics.ranks(scores, targets, excluded))
@@ -102,6 +110,16 @@ def choose(
     ]
     best = max(table, key=lambda row: (row["NDCG@10"], row["HR@10"]))
     return {k: best[k] for k in KEYS}, table
+
+
+def applied(ranking: Ranking, chosen: dict[str, float]) -> Ranking:
+    """``ranking`` with a chosen mix's weights (``KEYS``), as a model config with them ranks."""
+    return dataclasses.replace(
+        ranking,
+        graph_weight=chosen["graph_score_weight"],
+        cold_weight=chosen["cold_text_weight"],
+        cold_offset=chosen["cold_text_offset"],
+    )
 
 
 def overrides(chosen: dict[str, float]) -> list[str]:

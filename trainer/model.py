@@ -79,15 +79,6 @@ class TwoTowerModel(tfrs.Model):
             self.evidence = Scorer(tables.catalog_ids, dummy, tables.scoring_graph, 1.0, 1.0)
         self.ranking_weight = config.ranking_weight
         self.temperature = config.temperature
-        self.max_request_rows = config.max_request_rows
-        # The scoring graph's evidence in the ranking is part of the item_graph source, switched with it.
-        self.graph_score_weight = config.graph_score_weight if "item_graph" in config.sources else 0.0
-        self.cold_text_weight = config.cold_text_weight if "text" in config.sources else 0.0
-        self.cold_text_offset = config.cold_text_offset
-        self.cold_text_words = config.cold_text_words
-        # Whether VALIDATION interactions were trained on (decides which items are cold); the
-        # builder that knows the training config sets it.
-        self.trained_on_validation = True
         if self.ranking_weight > 0:
             self.rater = tf.keras.Sequential(
                 [tf.keras.layers.Dense(config.embedding_dim, activation="gelu"), tf.keras.layers.Dense(1)],

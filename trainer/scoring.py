@@ -24,13 +24,52 @@ exported model still loads in stock TF Serving.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from msrec import features as F
-from trainer import catalog, data
+from msrec.config import ModelConfig
+from trainer import catalog
+from trainer.tables import Tables
+
+
+@dataclasses.dataclass(frozen=True)
+class Ranking:
+    """The score's mix: what a trained model ranks with, in evaluation and in every export.
+
+    Attributes:
+      temperature: the towers' dot product is divided by it (the training softmax's).
+      graph_weight: ``w``, the item scoring graph's evidence weight (0: the towers alone).
+      cold_weight, cold_offset: the cold items' text term (weight 0: off).
+      cold_words: whether that term also compares the items' content words.
+    """
+
+    temperature: float
+    graph_weight: float = 0.0
+    cold_weight: float = 0.0
+    cold_offset: float = 0.0
+    cold_words: bool = True
+
+    @classmethod
+    def of(cls, model: ModelConfig) -> Ranking:
+        """The mix a resolved model config sets; a source that is off contributes no term."""
+        if tuple(model.sources) == ("auto",):
+            raise ValueError("Ranking.of needs the model config resolved against its data (DataDir.resolve)")
+        on = set(model.sources)
+        return cls(
+            temperature=model.temperature,
+            graph_weight=model.graph_score_weight if "item_graph" in on else 0.0,
+            cold_weight=model.cold_text_weight if "text" in on else 0.0,
+            cold_offset=model.cold_text_offset,
+            cold_words=model.cold_text_words,
+        )
+
+    @property
+    def reads_graph(self) -> bool:
+        return self.graph_weight > 0
 
 
 class Scorer(tf.Module):
@@ -230,19 +269,19 @@ def _sparse(token: np.ndarray, value: np.ndarray, vocabulary: int) -> tf.SparseT
 
 def cold_text(
     model: tf.keras.Model,
-    data_dir: str,
     item_ids: list[str],
     weight: float,
     offset: float,
+    words: bool = True,
     extra: tuple[np.ndarray, dict[str, np.ndarray]] | None = None,
 ) -> ColdText | None:
     """The ``ColdText`` of a model's catalog, or None when the model reads no item text.
 
-    Cold: no TRAIN interaction, nor a VALIDATION one when the model was refit on VALIDATION,
-    and every item added at export (``extra``: their sentence vectors and candidate features,
-    in order after the catalog).
+    Cold: none of the interactions the model learned from has it (``Tables.trained_items``), and
+    every item added at export (``extra``: their sentence vectors and candidate features, in order
+    after the catalog). ``words``: also compare content words (``Ranking.cold_words``).
     """
-    tables = model.tables
+    tables: Tables = model.tables
     if model.candidate_tower.text is None or tables.text_vectors is None:
         return None
     position = {item: i for i, item in enumerate(item_ids)}
@@ -250,14 +289,9 @@ def cold_text(
     for item, vector in zip(tables.text_ids, tables.text_vectors, strict=True):
         if item in position:
             vectors[position[item]] = vector
-    trained = {item for item, count in tables.item_counts.items() if count > 0}
-    if getattr(model, "trained_on_validation", True):
-        targets = data.load_all(data_dir, "validation", (F.by_name(tables.contract)[F.ITEM_ID],))
-        trained.update(catalog.decode(targets[F.ITEM_ID]))
-    cold = np.array([item not in trained for item in item_ids])
+    cold = np.array([item not in tables.trained_items for item in item_ids])
     names = [n for n in (F.ITEM_CATEGORIES, F.ITEM_TAGS, F.ITEM_TITLE_TOKENS) if n in tables.catalog]
-    if not getattr(model, "cold_text_words", True):
-        names = []
+    names = names if words else []
     features = {n: tables.catalog[n] for n in names}
     if extra is not None:
         vectors[len(item_ids) - len(extra[0]) :] = extra[0]
@@ -265,12 +299,24 @@ def cold_text(
     return ColdText(vectors, cold, weight, offset, lexical(features, names) if names else None)
 
 
+def graph_of(tables: Tables, ranking: Ranking) -> Mapping[str, Sequence[tuple[str, float]]]:
+    """The scoring graph a ranking reads (empty when it reads none)."""
+    if not ranking.reads_graph:
+        return {}
+    if tables.scoring_graph is None:
+        raise ValueError("the ranking reads the item scoring graph: read the tables with scoring_graph=True")
+    return tables.scoring_graph
+
+
 def for_model(
     model: tf.keras.Model,
-    data_dir: str,
+    ranking: Ranking,
     extra: tuple[list[str], np.ndarray, np.ndarray | None, dict[str, np.ndarray]] | None = None,
 ) -> tuple[list[str], Scorer]:
-    """The catalog's item ids and the scorer of a trained ``TwoTowerModel``.
+    """The catalog's item ids and the scorer of a trained ``TwoTowerModel`` ranking by ``ranking``.
+
+    The scoring graph and the cold items are those of the data the model learned from (its
+    ``Tables``: TRAIN, or TRAIN + VALIDATION for a refit model).
 
     Args:
       extra: items to append to the catalog (ids, candidate vectors, sentence vectors or None,
@@ -286,11 +332,11 @@ def for_model(
         vectors = np.concatenate([vectors, extra[1][keep]])
         if extra[2] is not None:
             extra_text = (extra[2][keep], {name: values[keep] for name, values in extra[3].items()})
-    weight = model.graph_score_weight
-    # The graph fitted on what the towers were: TRAIN, or TRAIN + VALIDATION for a refit model.
-    graph = data.scoring_graph(data_dir, getattr(model, "trained_on_validation", True)) if weight > 0 else {}
-    cold = cold_text(model, data_dir, item_ids, model.cold_text_weight, model.cold_text_offset, extra_text)
-    return item_ids, Scorer(item_ids, vectors, graph, model.temperature, weight, cold)
+    cold = cold_text(
+        model, item_ids, ranking.cold_weight, ranking.cold_offset, ranking.cold_words, extra_text
+    )
+    graph = graph_of(model.tables, ranking)
+    return item_ids, Scorer(item_ids, vectors, graph, ranking.temperature, ranking.graph_weight, cold)
 
 
 def _by_source(

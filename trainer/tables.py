@@ -1,8 +1,9 @@
-"""What a model is built from, read from a preprocessed data directory in one place.
+"""What a model is built from and ranks with, read from a data directory in one place.
 
-The model, its towers and the export receive a ``Tables`` and do no I/O of their
-own, so a test can build one from a few in-memory rows; ``read`` is the one
-builder that turns a data directory (``msrec/paths.py``) into it.
+The model, its towers, the scorer and the export receive a ``Tables`` and do no I/O of
+their own, so a test can build one from a few in-memory rows; ``read`` is the one builder
+that turns a data-directory handle (``msrec.datadir.DataDir``) into it, and ``read_users``
+the one that reads the users an export serves.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import dataclasses
 
 import numpy as np
 
+from msrec import errors, paths
 from msrec import features as F
-from msrec import paths
-from trainer import catalog, data
+from msrec.datadir import DataDir, Graph
+from trainer import catalog
+from trainer import data as data_module
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,8 +34,10 @@ class Tables:
         sentence vectors ``[len(text_ids), dim]`` (``None`` without a text encoder).
       text_encoder, text_fields: the ``data.text_encoder`` that made them and the item fields
         its text joined (the export embeds new items' text the same way).
-      scoring_graph: the item scoring graph (``data.scoring_graph``), read only for a model that
-        trains with its evidence (``model.evidence_in_loss``); else None.
+      scoring_graph: the item scoring graph over the data the model learns from (TRAIN, or
+        TRAIN + VALIDATION for a refit model), when its ranking or its loss reads it; else None.
+      trained_items: the items some interaction of the data the model learns from has (TRAIN, plus
+        the VALIDATION targets for a refit model): the others are cold (``trainer/scoring.py``).
     """
 
     contract: tuple[F.Feature, ...]
@@ -44,7 +49,8 @@ class Tables:
     text_vectors: np.ndarray | None = None
     text_encoder: str = ""
     text_fields: tuple[str, ...] = F.TEXT_FIELDS
-    scoring_graph: dict[str, list[tuple[str, float]]] | None = None
+    scoring_graph: Graph | None = None
+    trained_items: frozenset[str] = frozenset()
 
     @property
     def history_length(self) -> int:
@@ -66,16 +72,16 @@ class UserRows:
     known_positions: list[np.ndarray]
 
 
-def read_users(data_dir: str, tables: Tables) -> UserRows:
+def read_users(data: DataDir, tables: Tables) -> UserRows:
     """The ``users`` records of a data directory, with known items as catalog positions."""
     query = F.select(tables.contract, F.QUERY)
     seen = F.by_name(tables.contract)[F.SEEN_ITEM_IDS]
-    values = data.load_all(data_dir, paths.USERS, (*query, seen))
+    values = data_module.load_all(data, paths.USERS, (*query, seen))
     known = values[F.SEEN_ITEM_IDS]
     histories = values[F.HISTORY_ITEM_IDS]
     if len(known) and not any(len(k) for k in known) and any(len(h[0]) for h in histories):
-        raise ValueError(
-            f"{data_dir}/{paths.USERS}/ records carry no known items: it was preprocessed by an "
+        raise errors.UnfinishedInput(
+            f"{data.path}/{paths.USERS}/ records carry no known items: it was preprocessed by an "
             "older msrec; run `msrec preprocess` again"
         )
     position = {item: i for i, item in enumerate(tables.catalog_ids)}
@@ -88,33 +94,36 @@ def read_users(data_dir: str, tables: Tables) -> UserRows:
     )
 
 
-def read(data_dir: str, with_scoring_graph: bool = False, refit: bool = False) -> Tables:
-    """The ``Tables`` of a finished preprocessing output (the scoring graph only when asked: over
-    TRAIN + VALIDATION when ``refit``)."""
-    meta = data.metadata(data_dir)
-    contract = F.from_dict(meta["features"])
-    sizes = meta["vocabulary_sizes"]
-    ids, values = catalog.read(data_dir, contract)
-    text_ids, text_vectors = read_text(data_dir, meta)
+def read(data: DataDir, refit: bool = False, scoring_graph: bool = False) -> Tables:
+    """The ``Tables`` of a finished preprocessing output for a model trained on TRAIN, or on TRAIN +
+    VALIDATION when ``refit``; with the scoring graph of the same data when ``scoring_graph``."""
+    contract = data.contract
+    ids, values = catalog.read(data, contract)
+    text_ids, text_vectors = read_text(data)
+    counts = data.item_counts()
+    trained = {item for item, count in counts.items() if count > 0}
+    if refit:
+        targets = data_module.load_all(data, "validation", (F.by_name(contract)[F.ITEM_ID],))
+        trained.update(catalog.decode(targets[F.ITEM_ID]))
     return Tables(
         contract=contract,
-        vocabularies={n: paths.vocab_file(data_dir, n) for n in F.VOCABULARIES if sizes.get(n, 0) > 0},
-        item_counts=data.item_popularity(data_dir),
+        vocabularies=data.vocabularies(),
+        item_counts=counts,
         catalog_ids=ids,
         catalog=values,
         text_ids=text_ids,
         text_vectors=text_vectors,
-        text_encoder=meta.get("text_embedding", {}).get("encoder", ""),
-        text_fields=tuple(meta.get("data_config", {}).get("text_fields", F.TEXT_FIELDS)),
-        scoring_graph=data.scoring_graph(data_dir, refit) if with_scoring_graph else None,
+        text_encoder=data.text_encoder,
+        text_fields=data.text_fields,
+        scoring_graph=data.scoring_graph(refit) if scoring_graph else None,
+        trained_items=frozenset(trained),
     )
 
 
-def read_text(data_dir: str, meta: dict) -> tuple[list[str], np.ndarray | None]:
+def read_text(data: DataDir) -> tuple[list[str], np.ndarray | None]:
     """The ``item_text/`` records: item ids and their sentence vectors (none if not embedded)."""
-    dim = meta.get("text_embedding", {}).get("dim", 0)
-    if not dim:
+    if not data.text_dim:
         return [], None
-    records = F.text_records(dim)
-    values = data.load_all(data_dir, paths.ITEM_TEXT, (records[0], records[2]))
+    records = F.text_records(data.text_dim)
+    values = data_module.load_all(data, paths.ITEM_TEXT, (records[0], records[2]))
     return catalog.decode(values[F.ITEM_ID]), np.asarray(values[F.ITEM_TEXT_VECTOR], np.float32)

@@ -18,10 +18,12 @@ from typing import Any, Sequence
 import tensorflow as tf
 
 import msrec  # the trainer package imported msrec (Keras 2) before this TensorFlow import
-from msrec import auto, paths
 from msrec import config as msrec_config
 from msrec import features as F
+from msrec import paths
+from msrec.datadir import DataDir
 from trainer import artifacts, callbacks, data
+from trainer.scoring import Ranking
 
 
 def strategy() -> tf.distribute.Strategy:
@@ -46,12 +48,11 @@ def worker_dir(model_dir: str, strategy: tf.distribute.Strategy) -> str:
     return paths.join(model_dir, "workers", f"{resolver.task_type}-{resolver.task_id}")
 
 
-def learning_rate(train: msrec_config.TrainConfig, data_dir: str) -> Any:
+def learning_rate(train: msrec_config.TrainConfig, source: DataDir) -> Any:
     """The configured rate, or a cosine decay to zero over every step of ``train.epochs``."""
     if train.lr_schedule == "constant":
         return train.learning_rate
-    meta = data.metadata(data_dir)
-    examples = meta["train_examples"] + (meta["validation_examples"] if train.refit else 0)
+    examples = source.examples("train") + (source.examples("validation") if train.refit else 0)
     steps = train.epochs * math.ceil(examples / train.batch_size)
     return tf.keras.optimizers.schedules.CosineDecay(train.learning_rate, decay_steps=steps)
 
@@ -83,42 +84,41 @@ def refit_overrides(validation_run: dict[str, Any], epochs: int) -> list[str]:
 
 def run(
     config: msrec_config.Config,
-    data_dir: str,
+    source: DataDir,
     model_dir: str,
     verbose: int = 2,
     checkpoint_dir: str | None = None,
     log_dir: str | None = None,
     extra_callbacks: tuple[tf.keras.callbacks.Callback, ...] = (),
 ) -> dict[str, Any]:
-    """Trains on ``data_dir`` (TRAIN, plus VALIDATION when refitting) and saves into ``model_dir``.
+    """Trains on ``source`` (TRAIN, plus VALIDATION when refitting) and saves into ``model_dir``.
 
     Returns:
       The run record written to ``run.json`` (data dir, loss per epoch, seconds).
     """
     distribution = strategy()  # first: collective ops must be configured before any other TF work
-    config, resolved = auto.resolve(config, data.metadata(data_dir))
+    config, resolved = source.resolve(config)
     for key, reason in resolved.items():
         print(f"msrec train: {key} = {reason}", flush=True)
     tf.keras.utils.set_random_seed(config.train.seed)
-    contract = data.contract(data_dir)
     splits = ("train", "validation") if config.train.refit else "train"
     train = data.dataset(
-        data_dir,
+        source,
         splits,
-        F.select(contract, F.QUERY, F.CANDIDATE, F.CONTEXT),
+        F.select(source.contract, F.QUERY, F.CANDIDATE, F.CONTEXT),
         config.train.batch_size,
         config.train.shuffle_buffer,
         config.train.seed,
     )
     with distribution.scope():
-        model = artifacts.build(data_dir, config)
-        model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate(config.train, data_dir)))
+        model = artifacts.build(source, config)
+        model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate(config.train, source)))
     model_dir = worker_dir(model_dir, distribution)
     tf.io.gfile.makedirs(model_dir)
     hooks = []
     if not config.train.refit and config.train.early_stopping_patience:
         hooks += [
-            callbacks.ValidationMetrics(data_dir),
+            callbacks.ValidationMetrics(source, Ranking.of(config.model)),
             callbacks.early_stopping(config.train.early_stopping_patience),
         ]
     hooks += [
@@ -134,7 +134,7 @@ def run(
     validation = history.history.get("val_NDCG@10", [])
     run_epochs = [e + 1 for e in history.epoch]  # a resumed run starts after its backup's epochs
     run_record = {
-        "data_dir": data_dir,
+        "data_dir": source.path,
         "epochs": run_epochs,
         "loss": [round(x, 5) for x in history.history["loss"]],
         "val_NDCG@10": [round(x, 5) for x in validation],
@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser().error("--model-dir is required when AIP_MODEL_DIR is not set")
     record = run(
         resolve_config(args),
-        args.data,
+        DataDir.open(args.data),
         args.model_dir,
         checkpoint_dir=os.environ.get("AIP_CHECKPOINT_DIR"),
         log_dir=os.environ.get("AIP_TENSORBOARD_LOG_DIR"),

@@ -105,15 +105,18 @@ def cmd_preprocess(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from msrec.datadir import DataDir
     from trainer import task
 
-    record = task.run(task.resolve_config(args), args.data, args.model_dir)
+    record = task.run(task.resolve_config(args), DataDir.open(args.data), args.model_dir)
     print(json.dumps({"model_dir": args.model_dir, **record}))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from msrec.datadir import DataDir
     from trainer import artifacts, evaluate
+    from trainer.scoring import Ranking
 
     if not (args.model_dir or args.export):
         raise SystemExit(
@@ -122,14 +125,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report: dict = {"split": args.split}
     shown = {}
     if args.model_dir:
-        model, _, data_dir = artifacts.load(args.model_dir, args.data)
-        result = evaluate.evaluate(model, data_dir, args.split)
+        model, config, data = artifacts.load(args.model_dir, DataDir.open(args.data) if args.data else None)
+        result = evaluate.evaluate(model, Ranking.of(config.model), data, args.split)
         report.update(result["model"])
         report.update(catalog_items=result["catalog_items"], popularity=result["popularity"])
         shown = {"msrec": result["model"], "MostPopular": result["popularity"]}
     if args.export:
-        data_dir = args.data or _card_data_dir(args.export)
-        report["served"] = _served(args.export, data_dir, args.split)
+        data = DataDir.open(args.data or _card_data_dir(args.export))
+        report["served"] = _served(args.export, data, args.split)
         shown["msrec served"] = report["served"]
         if args.model_dir:
             report["served_minus_in_process"] = {
@@ -142,12 +145,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _served(version_dir: str, data_dir: str, split: str) -> dict:
+def _served(version_dir: str, data, split: str) -> dict:
     """PROTOCOL.md metrics of an export, asked through ``recommend_user`` (``serving/evaluate.py``)."""
     from serving import evaluate as served
     from trainer import evaluate
 
-    return served.evaluate(version_dir, evaluate.held_out(data_dir, split))
+    return served.evaluate(version_dir, evaluate.held_out(data, split))
 
 
 def _card_data_dir(version_dir: str) -> str:
@@ -158,17 +161,23 @@ def _card_data_dir(version_dir: str) -> str:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from serving import gate
-    from trainer import artifacts, blessing, export
+    import dataclasses
 
-    model, config, data_dir = artifacts.load(args.model_dir, args.data)
-    card = {"config": msrec_config.to_dict(config), "data": _data_card(data_dir)}
-    tolerance = None if args.no_blessing else args.tolerance
+    from msrec.datadir import DataDir
+    from serving import gate
+    from trainer import artifacts, blessing, evaluate, export
+    from trainer.scoring import Ranking
+
+    model, config, data = artifacts.load(args.model_dir, DataDir.open(args.data) if args.data else None)
+    card = {"config": msrec_config.to_dict(config), "data": _data_card(data)}
+    ranking = Ranking.of(config.model)
+    bless = None
+    if not args.no_blessing:
+        bless = export.Blessing(evaluate.evaluate(model, ranking, data, "validation"), args.tolerance)
+    serving = dataclasses.replace(config.serving, top_k=args.k) if args.k else config.serving
+    served = artifacts.served(model, data, args.new_items)
     try:
-        k = args.k or config.model.top_k
-        path = export.export(
-            model, data_dir, args.export_base, k, card, tolerance, gate=gate.run, new_items=args.new_items
-        )
+        path = export.export(model, ranking, serving, served, args.export_base, card, gate.run, bless)
     except blessing.NotBlessed as err:
         print(json.dumps({"rejected": err.comparison}), file=sys.stderr)
         return 3
@@ -176,10 +185,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _data_card(data_dir: str) -> dict:
+def _data_card(data) -> dict:
     """What the model card records of the data: where, which split, which versions."""
-    with open(os.path.join(data_dir, "metadata.json"), encoding="utf-8") as f:
-        meta = json.load(f)
+    meta = data.metadata
     keys = (
         "dataset",
         "test_split_sha256",
@@ -196,7 +204,7 @@ def _data_card(data_dir: str) -> dict:
         "tensorflow": tf.__version__,
         "tensorflow_recommenders": tfrs.__version__,
     }
-    return {"data_dir": data_dir, **{k: meta.get(k) for k in keys}, "versions": versions}
+    return {"data_dir": data.path, **{k: meta.get(k) for k in keys}, "versions": versions}
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -266,9 +274,12 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from msrec.app import tune
+    from msrec.datadir import DataDir
 
     base = msrec_config.override(msrec_config.load(args.config), args.set)
-    result = tune.run(args.data, args.workdir or os.path.join("runs", "tune"), base, args.budget_minutes)
+    result = tune.run(
+        DataDir.open(args.data), args.workdir or os.path.join("runs", "tune"), base, args.budget_minutes
+    )
     path = tune.write(result, args.output_dir)
     print(tune.markdown(result))
     print(json.dumps({"tuned_config": path, "overrides": result["overrides"]}))

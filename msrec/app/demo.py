@@ -36,11 +36,13 @@ def _done(started: float) -> None:
 def run(workdir: str, epochs: int | None = None, users_shown: int = 3) -> int:
     """Runs the demo in ``workdir`` (replaced) and prints what each stage produced."""
     import synthetic
+    from msrec.datadir import DataDir
     from preprocessing import pipeline
     from serving import gate
     from serving.client import GrpcClient
     from serving.server.main import ModelServer
     from trainer import artifacts, evaluate, export, task
+    from trainer.scoring import Ranking
 
     shutil.rmtree(workdir, ignore_errors=True)
     raw, data_dir = os.path.join(workdir, "raw"), os.path.join(workdir, "data")
@@ -63,12 +65,12 @@ def run(workdir: str, epochs: int | None = None, users_shown: int = 3) -> int:
     _done(t)
 
     t = _stage(3, "train the two-tower model (TFRS, in-batch softmax)")
-    task.run(config, data_dir, model_dir)
+    task.run(config, DataDir.open(data_dir), model_dir)
     _done(t)
 
     t = _stage(4, "evaluate on the full catalog (PROTOCOL.md)")
-    model, _, _ = artifacts.load(model_dir)
-    result = evaluate.evaluate(model, data_dir)
+    model, trained, data = artifacts.load(model_dir)
+    result = evaluate.evaluate(model, Ranking.of(trained.model), data)
     progress.print_metrics({"msrec": result["model"], "MostPopular": result["popularity"]})
     lift = result["model"]["HR@10"] / max(result["popularity"]["HR@10"], 1e-9)
     print(f"   HR@10 is {lift:.1f}x MostPopular's")
@@ -80,13 +82,9 @@ def run(workdir: str, epochs: int | None = None, users_shown: int = 3) -> int:
     item = _write_new_item(spec, tastes[fan], os.path.join(workdir, NEW_ITEMS))
     print(f"   new item {item['item_id']}, about {fan}'s favourite topic ({tastes[fan].name}):")
     print(f"   {item['title']!r} {item['categories'] + item['tags']}: {item['description']}")
+    served = artifacts.served(model, data, os.path.join(workdir, NEW_ITEMS))
     path = export.export(
-        model,
-        data_dir,
-        export_base,
-        config.model.top_k,
-        gate=gate.run,
-        new_items=os.path.join(workdir, NEW_ITEMS),
+        model, Ranking.of(trained.model), trained.serving, served, export_base, gate=gate.run
     )
     print(f"   {path}")
     _done(t)

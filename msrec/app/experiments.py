@@ -12,10 +12,11 @@ import os
 import statistics
 from typing import Any, Sequence
 
-from msrec import auto, metrics, paths
 from msrec import config as msrec_config
+from msrec import metrics, paths
 from msrec import source_config as sources
 from msrec.app import progress
+from msrec.datadir import DataDir
 
 ABLATION = (
     ("id only", ("id",)),
@@ -30,14 +31,14 @@ ABLATION = (
 METRICS = metrics.MAIN
 
 
-def prepare(dataset: str, input_dir: str | None, workdir: str, data: msrec_config.DataConfig) -> str:
-    """Preprocesses ``dataset`` into ``workdir/data`` once; later calls reuse it."""
+def prepare(dataset: str, input_dir: str | None, workdir: str, data: msrec_config.DataConfig) -> DataDir:
+    """Preprocesses ``dataset`` into ``workdir/data`` once (later calls reuse it) and opens it."""
     import synthetic
     from preprocessing import pipeline
 
     data_dir = os.path.join(workdir, "data")
     if os.path.exists(os.path.join(data_dir, paths.SUCCESS)):
-        return data_dir
+        return DataDir.open(data_dir)
     if input_dir is None:  # synthetic without --input: the default generated dataset
         input_dir = os.path.join(workdir, "raw")
         synthetic.generate(input_dir, synthetic.SyntheticSpec())
@@ -47,7 +48,7 @@ def prepare(dataset: str, input_dir: str | None, workdir: str, data: msrec_confi
         data_dir,
         data,
     )
-    return data_dir
+    return DataDir.open(data_dir)
 
 
 def finished(model_dir: str, config: msrec_config.Config) -> float | None:
@@ -62,60 +63,63 @@ def finished(model_dir: str, config: msrec_config.Config) -> float | None:
 
 
 def train_and_test(
-    config: msrec_config.Config, data_dir: str, model_dir: str, shown: progress.RunProgress | None = None
+    config: msrec_config.Config, data: DataDir, model_dir: str, shown: progress.RunProgress | None = None
 ) -> dict[str, Any]:
     """One training run (reused if ``model_dir`` has a finished run of this config) and its TEST metrics."""
-    from trainer import artifacts, data, evaluate, task
+    from trainer import artifacts, evaluate, task
+    from trainer.scoring import Ranking
 
-    config, _ = auto.resolve(config, data.metadata(data_dir))  # as task.run saves it
+    config, _ = data.resolve(config)  # as task.run saves it
     seconds = finished(model_dir, config)
     if seconds is None:
         hooks = (shown.epoch_callback(),) if shown else ()
-        seconds = task.run(config, data_dir, model_dir, verbose=0, extra_callbacks=hooks)["seconds"]
+        seconds = task.run(config, data, model_dir, verbose=0, extra_callbacks=hooks)["seconds"]
     if shown:
         shown.show(f"{shown.stage} · evaluate TEST")
-    model, _, _ = artifacts.load(model_dir)
-    result = evaluate.evaluate(model, data_dir, "test")
+    model, _, _ = artifacts.load(model_dir, data)
+    result = evaluate.evaluate(model, Ranking.of(config.model), data, "test")
     result["seconds"] = seconds
     return result
 
 
-def served(model_dir: str, data_dir: str, shown: progress.RunProgress | None = None) -> dict[str, Any]:
+def served(model_dir: str, data: DataDir, shown: progress.RunProgress | None = None) -> dict[str, Any]:
     """Exports the run (with the TF Serving gate) and scores the export through ``recommend_user``."""
     from serving import evaluate as served_evaluation
     from serving import gate
     from trainer import artifacts, evaluate, export
+    from trainer.scoring import Ranking
 
     if shown:
         shown.show(f"{shown.stage} · export + evaluate served")
-    model, config, _ = artifacts.load(model_dir)
-    card = {"data": {"data_dir": data_dir}}
-    version = export.export(
-        model, data_dir, os.path.join(model_dir, "export"), config.model.top_k, card, gate=gate.run
-    )
-    return served_evaluation.evaluate(version, evaluate.held_out(data_dir, "test"))
+    model, config, _ = artifacts.load(model_dir, data)
+    card = {"data": {"data_dir": data.path}}
+    base = os.path.join(model_dir, "export")
+    served_ = artifacts.served(model, data)
+    version = export.export(model, Ranking.of(config.model), config.serving, served_, base, card, gate.run)
+    return served_evaluation.evaluate(version, evaluate.held_out(data, "test"))
 
 
 def choose_mix(
-    config: msrec_config.Config, data_dir: str, model_dir: str, shown: progress.RunProgress | None = None
+    config: msrec_config.Config, data: DataDir, model_dir: str, shown: progress.RunProgress | None = None
 ) -> tuple[msrec_config.Config, list[dict[str, Any]]]:
     """``config`` with the ranking's mix chosen on VALIDATION (``trainer/mix.py``) and, where the
     validation run overfit, the refit stopped at the epoch it kept (``task.refit_overrides``)."""
-    from trainer import artifacts, data, mix, task
+    from trainer import artifacts, mix, task
+    from trainer.scoring import Ranking
 
-    resolved, _ = auto.resolve(config, data.metadata(data_dir))
+    resolved, _ = data.resolve(config)
     if "item_graph" not in resolved.model.sources:
         return config, []
     validation = msrec_config.override(config, ["train.refit=false", "train.seed=0"])
     if shown:
         shown.show("validation run · train")
-    if finished(model_dir, auto.resolve(validation, data.metadata(data_dir))[0]) is None:
+    if finished(model_dir, data.resolve(validation)[0]) is None:
         hooks = (shown.epoch_callback(),) if shown else ()
-        task.run(validation, data_dir, model_dir, verbose=0, extra_callbacks=hooks)
+        task.run(validation, data, model_dir, verbose=0, extra_callbacks=hooks)
     if shown:
         shown.show("validation run · choose the mix")
-    model, _, _ = artifacts.load(model_dir)
-    chosen, table = mix.choose(model, data_dir)
+    model, trained, _ = artifacts.load(model_dir, data)
+    chosen, table = mix.choose(model, Ranking.of(trained.model), data)
     stop = task.refit_overrides(artifacts.read_run(model_dir), validation.train.epochs)
     if shown:
         best = max(table, key=lambda r: r["NDCG@10"])
@@ -152,24 +156,24 @@ def benchmark(
     """
     shown = progress.RunProgress(f"benchmark {os.path.basename(dataset)}", seeds + 1)
     shown.show("preprocess")
-    data_dir = prepare(dataset, input_dir, workdir, config.data)
+    data = prepare(dataset, input_dir, workdir, config.data)
     tuning = None
     if tune_minutes is not None:
         from msrec.app import tune
 
         shown.show("tune")
-        tuning = tune.run(data_dir, os.path.join(workdir, "tune"), config, tune_minutes)
+        tuning = tune.run(data, os.path.join(workdir, "tune"), config, tune_minutes)
         config, mix_table = msrec_config.from_dict(msrec_config.Config, tuning["config"]), []
     else:
-        config, mix_table = choose_mix(config, data_dir, os.path.join(workdir, "model-validation"), shown)
+        config, mix_table = choose_mix(config, data, os.path.join(workdir, "model-validation"), shown)
     shown.step()
     runs = []
     for seed in range(seeds):
         shown.show(f"seed {seed + 1}/{seeds} · train")
         seeded = msrec_config.override(config, [f"train.seed={seed}"])
         model_dir = os.path.join(workdir, f"model-seed{seed}")
-        result = train_and_test(seeded, data_dir, model_dir, shown)
-        result["served"] = served(model_dir, data_dir, shown)
+        result = train_and_test(seeded, data, model_dir, shown)
+        result["served"] = served(model_dir, data, shown)
         runs.append(result)
         shown.step()
         m, s = result["model"], result["served"]
@@ -181,7 +185,7 @@ def benchmark(
     shown.close()
     mean, std = mean_std([r["model"] for r in runs])
     served_mean, _ = mean_std([r["served"] for r in runs])
-    meta = json.load(open(os.path.join(data_dir, paths.METADATA)))
+    meta = data.metadata
     return {
         "dataset": dataset,
         "test": mean,
@@ -196,7 +200,7 @@ def benchmark(
         "segments": runs[0]["segments"],
         "train_seconds": [r["seconds"] for r in runs],
         "test_split_sha256": meta["test_split_sha256"],
-        "config": msrec_config.to_dict(auto.resolve(config, meta)[0]),  # as the seeds trained
+        "config": msrec_config.to_dict(data.resolve(config)[0]),  # as the seeds trained
         "mix": mix_table,
         "tuning": tuning,  # VALIDATION metrics of each graph_score_weight; the best one is in config
     }
@@ -216,12 +220,10 @@ def ablation(
     config: msrec_config.Config,
 ) -> list[dict[str, Any]]:
     """TEST metrics of the model built with each combination of sources in ``ABLATION``."""
-    from trainer import data
-
     shown = progress.RunProgress(f"ablation {os.path.basename(dataset)}", len(ABLATION) + 1)
     shown.show("preprocess")
-    data_dir = prepare(dataset, input_dir, workdir, config.data)
-    config, _ = auto.resolve(config, data.metadata(data_dir))  # the shipped sources for this data
+    data = prepare(dataset, input_dir, workdir, config.data)
+    config, _ = data.resolve(config)  # the shipped sources for this data
     variants = ablation_variants(config)
     shown.progress.total = len(variants)
     rows = []
@@ -232,7 +234,7 @@ def ablation(
         model_dir = os.path.join(workdir, "ablation-" + "-".join(parts))
         seed0 = os.path.join(workdir, "model-seed0")
         result = train_and_test(
-            variant, data_dir, seed0 if finished(seed0, variant) is not None else model_dir, shown
+            variant, data, seed0 if finished(seed0, variant) is not None else model_dir, shown
         )
         rows.append(
             {"variant": name, "sources": list(parts), **result["model"], "seconds": result["seconds"]}

@@ -19,9 +19,9 @@ import os
 import time
 from typing import Any
 
-from msrec import auto
 from msrec import config as msrec_config
 from msrec.app import progress
+from msrec.datadir import DataDir
 
 SEARCHED = ("model.temperature", "model.embedding_dim", "train.epochs", "train.learning_rate")
 
@@ -39,14 +39,15 @@ def suggest(trial: Any, timed: bool) -> list[str]:
     return values
 
 
-def run(data_dir: str, workdir: str, base: msrec_config.Config, budget_minutes: float) -> dict[str, Any]:
+def run(data: DataDir, workdir: str, base: msrec_config.Config, budget_minutes: float) -> dict[str, Any]:
     """Searches for ``budget_minutes``; returns the best overrides, its config and every trial."""
     import optuna
 
-    from trainer import artifacts, data, mix, task
+    from trainer import artifacts, mix, task
+    from trainer.scoring import Ranking
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    timed = bool(data.metadata(data_dir).get("data_profile", {}).get("timed", True))
+    timed = data.timed
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
     defaults = {"temperature": base.model.temperature, "embedding_dim": base.model.embedding_dim}
     defaults |= {"epochs": base.train.epochs, "learning_rate": base.train.learning_rate}
@@ -60,9 +61,10 @@ def run(data_dir: str, workdir: str, base: msrec_config.Config, budget_minutes: 
         model_dir = os.path.join(workdir, f"trial-{trial.number}")
         shown.show(f"trial {trial.number + 1} · train")
         started = time.time()
-        record = task.run(cfg, data_dir, model_dir, verbose=0, extra_callbacks=(shown.epoch_callback(),))
+        record = task.run(cfg, data, model_dir, verbose=0, extra_callbacks=(shown.epoch_callback(),))
         shown.show(f"trial {trial.number + 1} · choose the mix")
-        chosen, table = mix.choose(artifacts.load(model_dir)[0], data_dir)
+        model, trained, _ = artifacts.load(model_dir, data)
+        chosen, table = mix.choose(model, Ranking.of(trained.model), data)
         best = max(table, key=lambda r: r["NDCG@10"])
         trial.set_user_attr("mix", chosen)
         trial.set_user_attr("refit", task.refit_overrides(record, cfg.train.epochs))
@@ -79,7 +81,7 @@ def run(data_dir: str, workdir: str, base: msrec_config.Config, budget_minutes: 
     chosen = suggest(optuna.trial.FixedTrial(best.params), timed)
     chosen += mix.overrides(best.user_attrs["mix"]) + best.user_attrs["refit"]
     tuned = msrec_config.override(base, chosen)
-    tuned, reasons = auto.resolve(tuned, data.metadata(data_dir))
+    tuned, reasons = data.resolve(tuned)
     return {"overrides": chosen, "config": msrec_config.to_dict(tuned), "reasons": reasons, "trials": rows}
 
 

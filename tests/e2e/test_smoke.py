@@ -16,6 +16,7 @@ import pytest
 
 from msrec import features as F
 from msrec.app import cli
+from msrec.datadir import DataDir
 from serving.client import GrpcClient, RestClient
 from tests.serving.tiny_model import pick_unused_port
 from trainer import artifacts, data, scoring
@@ -70,17 +71,16 @@ def test_model_retrieves_at_least_twice_as_well_as_most_popular(run):
 
 
 def test_served_top_k_equals_the_in_process_model(run, server):
-    model, config, data_dir = artifacts.load(run["model"])
-    contract = data.contract(data_dir)
-    query_features = F.select(contract, F.QUERY)
-    held_out = next(iter(data.dataset(data_dir, "test", query_features, 16)))
+    model, config, source = artifacts.load(run["model"])
+    query_features = F.select(source.contract, F.QUERY)
+    held_out = next(iter(data.dataset(source, "test", query_features, 16)))
     inputs = {name: value.numpy() for name, value in held_out.items()}
 
     served = server.predict(inputs)  # serving_default, over gRPC
 
-    item_ids, scorer = scoring.for_model(model, data_dir)  # what evaluation ranks by
+    item_ids, scorer = scoring.for_model(model, scoring.Ranking.of(config.model))  # what evaluation ranks by
     scores = scorer(model.query_tower(inputs), inputs[F.HISTORY_ITEM_IDS]).numpy()
-    k = config.model.top_k
+    k = config.serving.top_k
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     expected_ids = [[item_ids[j] for j in row] for row in top]
     assert [[i.decode() for i in row] for row in served["item_ids"]] == expected_ids
@@ -88,9 +88,9 @@ def test_served_top_k_equals_the_in_process_model(run, server):
 
 
 def test_recommend_user_excludes_what_the_user_already_had(run, server, capsys):
-    data_dir = artifacts.read_run(run["model"])["data_dir"]
-    features = F.by_name(data.contract(data_dir))
-    state = data.load_all(data_dir, "users", (features[F.USER_ID], features[F.HISTORY_ITEM_IDS]))
+    source = DataDir.open(artifacts.read_run(run["model"])["data_dir"])
+    features = F.by_name(source.contract)
+    state = data.load_all(source, "users", (features[F.USER_ID], features[F.HISTORY_ITEM_IDS]))
     user, history = state[F.USER_ID][0].decode(), {h.decode() for h in state[F.HISTORY_ITEM_IDS][0] if h}
     out = server.predict({F.USER_ID: np.array([user], dtype=object)}, signature_name="recommend_user")
     recommended = [i.decode() for i in out["item_ids"][0]]
@@ -116,9 +116,9 @@ def test_recommend_user_excludes_what_the_user_already_had(run, server, capsys):
 
 
 def test_rest_and_the_batch_job_return_what_grpc_returns(run, server, tmp_path):
-    data_dir = artifacts.read_run(run["model"])["data_dir"]
-    features = F.select(data.contract(data_dir), F.QUERY)
-    held_out = {k: v.numpy() for k, v in next(iter(data.dataset(data_dir, "test", features, 8))).items()}
+    source = DataDir.open(artifacts.read_run(run["model"])["data_dir"])
+    features = F.select(source.contract, F.QUERY)
+    held_out = {k: v.numpy() for k, v in next(iter(data.dataset(source, "test", features, 8))).items()}
     users = [u.decode() for u in held_out[F.USER_ID]]
     with RestClient(f"127.0.0.1:{server.rest_port}", "msrec", timeout=30) as rest:
         for signature, inputs in (

@@ -17,9 +17,11 @@ from tensorflow.core.example import example_pb2
 
 from msrec import config, paths, signatures
 from msrec import features as F
+from msrec.datadir import DataDir
 from serving import batch_inference as bi
 from serving import batch_io
-from trainer import data, export, task
+from tests.trainer.exporting import export_tiny
+from trainer import task
 from trainer.artifacts import load
 
 USERS = ["u1", "u2", "u3", "u4", "never-seen-user"]
@@ -27,16 +29,18 @@ DIRECT = ["--runner=DirectRunner"]
 
 
 @pytest.fixture(scope="module")
-def version_dir(tiny_data, tmp_path_factory) -> str:
+def version_dir(tiny_source, tmp_path_factory) -> str:
     """The tiny corpus trained one epoch and exported with the real serving module and signatures.
 
     Without the TF Serving gate (a fresh process, tested in tests/trainer/test_export.py), which
     keeps this module inside its time budget.
     """
     root = tmp_path_factory.mktemp("batch_export")
-    task.run(config.override(config.Config(), ["train.epochs=1"]), tiny_data, str(root / "model"), verbose=0)
-    model, _, data_dir = load(str(root / "model"))
-    return export.export(model, data_dir, str(root / "base"), k=3)
+    task.run(
+        config.override(config.Config(), ["train.epochs=1"]), tiny_source, str(root / "model"), verbose=0
+    )
+    model, _, data = load(str(root / "model"), tiny_source)
+    return export_tiny(model, data, root / "base", 3)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +146,7 @@ def test_examples_match_serving_default_called_directly(version_dir, loaded, tin
     prefix = str(tmp_path / "out" / "predictions")
     report = bi.run(version_dir, str(inputs / "*"), prefix, bi.EXAMPLES, batch_io.JSONL, None, DIRECT)
 
-    query = F.select(data.contract(tiny_data), F.QUERY)  # what the trainer parses with
+    query = F.select(DataDir.open(tiny_data).contract, F.QUERY)  # what the trainer parses with
     records = [r.numpy() for r in tf.data.TFRecordDataset(test_split, "GZIP")] + [good]
     parsed = F.densify(tf.io.parse_example(tf.constant(records), F.parse_spec(query)), query)
     expected = direct(loaded.signatures["serving_default"], parsed)
@@ -188,7 +192,7 @@ def test_model_base_resolves_to_the_highest_version_with_a_saved_model(version_d
 def test_signature_contract_is_the_trainers_query_contract(loaded, tiny_data):
     specs = loaded.signatures["serving_default"].structured_input_signature[1]
     from_model = batch_io.signature_contract(specs)
-    query = F.select(data.contract(tiny_data), F.QUERY)
+    query = F.select(DataDir.open(tiny_data).contract, F.QUERY)
     assert F.tensor_specs(from_model) == F.tensor_specs(query)
     assert F.parse_spec(from_model) == F.parse_spec(query)
 

@@ -14,10 +14,13 @@ from msrec import config
 from msrec import features as F
 from msrec import signatures as S
 from msrec import source_config as sources
+from msrec.datadir import DataDir
 from preprocessing import pipeline
 from serving import evaluate as served
-from trainer import evaluate, export, task
+from tests.trainer.exporting import export_tiny
+from trainer import artifacts, evaluate, export, task
 from trainer.artifacts import load
+from trainer.scoring import Ranking
 
 KNOWN = {
     "u1": {"i1", "i2", "i3"},
@@ -32,10 +35,11 @@ def short_history(tiny_raw, tmp_path_factory):
     root = tmp_path_factory.mktemp("short_history")
     cfg = config.override(config.Config(), ["data.lengths.history=1", "train.epochs=1"])
     pipeline.run(sources.preset("synthetic"), tiny_raw, str(root / "data"), cfg.data, shards=1)
-    task.run(cfg, str(root / "data"), str(root / "model"), verbose=0)
-    model, _, data_dir = load(str(root / "model"))
+    source = DataDir.open(str(root / "data"))
+    task.run(cfg, source, str(root / "model"), verbose=0)
+    model, _, data = load(str(root / "model"), source)
     # k above the catalog's 7 items: each list holds every item the user does not know.
-    return model, data_dir, export.export(model, data_dir, str(root / "base"), k=20)
+    return model, data, export_tiny(model, data, root / "base", 20)
 
 
 def test_every_known_item_is_excluded_though_the_stored_history_holds_one(short_history):
@@ -54,9 +58,11 @@ def test_every_known_item_is_excluded_though_the_stored_history_holds_one(short_
 
 
 def test_evaluating_the_export_equals_evaluating_the_model_in_process(short_history):
-    model, data_dir, version = short_history
-    in_process = evaluate.evaluate(model, data_dir, "test")["model"]
-    through_export = served.evaluate(version, evaluate.held_out(data_dir, "test"))
+    model, data, version = short_history
+    in_process = evaluate.evaluate(model, Ranking.of(data.resolve(config.Config())[0].model), data, "test")[
+        "model"
+    ]
+    through_export = served.evaluate(version, evaluate.held_out(data, "test"))
     assert through_export["known_items_returned"] == 0
     assert through_export["num_users"] == in_process["num_users"] == 3
     for key in ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR", "F1@10"):
@@ -64,12 +70,12 @@ def test_evaluating_the_export_equals_evaluating_the_model_in_process(short_hist
 
 
 def test_a_request_above_the_row_cap_is_refused_and_the_next_one_answered(short_history, tmp_path):
-    model, data_dir, _ = short_history
-    model.max_request_rows = 2
-    try:
-        version = export.export(model, data_dir, str(tmp_path / "capped"), k=3)
-    finally:
-        model.max_request_rows = config.ModelConfig().max_request_rows
+    model, data, _ = short_history
+    served_ = artifacts.served(model, data)
+    capped = config.ServingConfig(top_k=3, max_request_rows=2)
+    version = export.export(
+        model, Ranking.of(data.resolve(config.Config())[0].model), capped, served_, str(tmp_path / "capped")
+    )
     recommend = served.SessionSignature(version, S.RECOMMEND_USER)  # as TF Serving runs it
     try:
         with pytest.raises(tf.errors.InvalidArgumentError, match="at most 2 rows"):

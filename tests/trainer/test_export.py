@@ -10,17 +10,21 @@ import tensorflow as tf
 from msrec import config, signatures
 from serving import gate
 from tests.serving.tiny_model import save_python_op_model
-from trainer import export, task
+from tests.trainer.exporting import export_tiny
+from trainer import evaluate, export, task
 from trainer import warmup_requests as warmup
 from trainer.artifacts import load
+from trainer.scoring import Ranking
 
 
 @pytest.fixture(scope="module")
-def version_dir(tiny_data, tmp_path_factory):
+def version_dir(tiny_source, tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    task.run(config.override(config.Config(), ["train.epochs=1"]), tiny_data, str(root / "model"), verbose=0)
-    model, _, data_dir = load(str(root / "model"))
-    return export.export(model, data_dir, str(root / "base"), k=3, gate=gate.run)
+    task.run(
+        config.override(config.Config(), ["train.epochs=1"]), tiny_source, str(root / "model"), verbose=0
+    )
+    model, _, data = load(str(root / "model"), tiny_source)
+    return export_tiny(model, data, root / "base", 3, gate=gate.run)
 
 
 def test_version_is_an_integer_directory_with_nothing_left_half_written(version_dir):
@@ -98,7 +102,7 @@ def test_judge_compares_with_most_popular_and_the_published_version():
     assert judge(0.09, 0.10, None)["reasons"] == ["does not beat MostPopular"]
 
 
-def test_a_worse_version_is_kept_under_rejected_and_not_published(version_dir, tiny_data, tmp_path):
+def test_a_worse_version_is_kept_under_rejected_and_not_published(version_dir, tiny_source, tmp_path):
     import shutil
 
     from trainer import blessing
@@ -109,9 +113,10 @@ def test_a_worse_version_is_kept_under_rejected_and_not_published(version_dir, t
     card = json.load(open(card_path))
     card["validation"] = {"NDCG@10": 0.99}  # the published version was excellent
     json.dump(card, open(card_path, "w"))
-    model, _, data_dir = load(os.path.join(os.path.dirname(os.path.dirname(version_dir)), "model"))
+    model, cfg, data = load(os.path.join(os.path.dirname(os.path.dirname(version_dir)), "model"), tiny_source)
+    validation = evaluate.evaluate(model, Ranking.of(cfg.model), data, "validation")
     with pytest.raises(blessing.NotBlessed) as err:
-        export.export(model, data_dir, str(base), k=3, tolerance=0.02, gate=gate.run)
+        export_tiny(model, data, base, 3, gate=gate.run, bless=export.Blessing(validation, 0.02))
     assert err.value.comparison["published"] == 0.99
     assert sorted(os.listdir(base)) == ["1", "rejected"]
     (rejected,) = os.listdir(base / "rejected")
@@ -177,13 +182,13 @@ def test_unknown_users_get_the_popular_items_and_recent_items_count(version_dir)
 
 
 @pytest.fixture(scope="module")
-def no_sequence_version_dir(tiny_data, tmp_path_factory):
+def no_sequence_version_dir(tiny_source, tmp_path_factory):
     root = tmp_path_factory.mktemp("export_no_sequence")
     # Without item_graph the scorer adds no graph evidence either: nothing reads the history.
     cfg = config.override(config.Config(), ["train.epochs=1", "model.sources=id,content,profile,social"])
-    task.run(cfg, tiny_data, str(root / "model"), verbose=0)
-    model, _, data_dir = load(str(root / "model"))
-    return export.export(model, data_dir, str(root / "base"), k=3, gate=gate.run)
+    task.run(cfg, tiny_source, str(root / "model"), verbose=0)
+    model, _, data = load(str(root / "model"), tiny_source)
+    return export_tiny(model, data, root / "base", 3, gate=gate.run, cfg=cfg)
 
 
 def test_a_model_that_does_not_read_the_history_ignores_recent_items(no_sequence_version_dir):
@@ -221,11 +226,10 @@ def test_recommend_excluding_drops_the_listed_items(version_dir):
     assert not {plain[0], plain[1]} & set(out["item_ids"].numpy()[0].tolist())
 
 
-def test_predict_examples_answers_what_serving_default_answers(version_dir, tiny_data):
+def test_predict_examples_answers_what_serving_default_answers(version_dir, tiny_data, tiny_source):
     from msrec import features as F
-    from trainer import data
 
-    features = F.select(data.contract(tiny_data), F.QUERY)
+    features = F.select(tiny_source.contract, F.QUERY)
     files = [os.path.join(tiny_data, "test", f) for f in os.listdir(os.path.join(tiny_data, "test"))]
     serialized = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
     loaded = tf.saved_model.load(version_dir)

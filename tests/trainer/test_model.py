@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from msrec import auto, config
+from msrec import config
 from msrec import features as F
 from trainer import artifacts, data, layers, tables
 from trainer.model import TwoTowerModel, sampling_probability
@@ -17,21 +17,21 @@ def test_masked_mean_ignores_padding_and_survives_all_padding():
 
 
 @pytest.fixture(scope="module")
-def batch(tiny_data):
-    contract = data.contract(tiny_data)
-    return next(iter(data.dataset(tiny_data, "train", F.select(contract, F.QUERY, F.CANDIDATE), 8)))
+def batch(tiny_source):
+    contract = tiny_source.contract
+    return next(iter(data.dataset(tiny_source, "train", F.select(contract, F.QUERY, F.CANDIDATE), 8)))
 
 
-def test_towers_emit_unit_vectors_of_the_configured_width(tiny_data, batch):
+def test_towers_emit_unit_vectors_of_the_configured_width(tiny_source, batch):
     cfg = config.override(config.Config(), ["model.embedding_dim=16"])
-    model = artifacts.build(tiny_data, cfg)
+    model = artifacts.build(tiny_source, cfg)
     queries, candidates = model(batch)
     assert queries.shape == (7, 16) and candidates.shape == (7, 16)
     np.testing.assert_allclose(tf.norm(queries, axis=1).numpy(), 1.0, rtol=1e-5)
 
 
-def test_padding_in_history_does_not_change_the_query(tiny_data, batch):
-    model = artifacts.build(tiny_data, config.Config())
+def test_padding_in_history_does_not_change_the_query(tiny_source, batch):
+    model = artifacts.build(tiny_source, config.Config())
     longer = dict(batch)
     # The same history written with an explicit extra pad is the same input.
     assert batch[F.HISTORY_ITEM_IDS].shape[1] == 50
@@ -39,9 +39,9 @@ def test_padding_in_history_does_not_change_the_query(tiny_data, batch):
     np.testing.assert_allclose(model.query_tower(batch).numpy(), model.query_tower(longer).numpy(), atol=1e-6)
 
 
-def test_the_encoder_attends_over_the_most_recent_sequence_length_events(tiny_data, batch):
+def test_the_encoder_attends_over_the_most_recent_sequence_length_events(tiny_source, batch):
     cfg = config.override(config.Config(), ["model.sequence_length=1", "model.sources=id,sequence"])
-    tower = artifacts.build(tiny_data, cfg).query_tower
+    tower = artifacts.build(tiny_source, cfg).query_tower
 
     def query(latest, before):
         inputs = dict(batch)
@@ -72,9 +72,9 @@ def _softmax_loss(q, c, ids, temperature, probability=None, extra=None):
     return -np.trace(log_softmax)
 
 
-def test_loss_is_in_batch_softmax_with_logq_correction(tiny_data, batch):
+def test_loss_is_in_batch_softmax_with_logq_correction(tiny_source, batch):
     cfg = config.Config()
-    model = TwoTowerModel(tables.read(tiny_data), auto.resolve(cfg, data.metadata(tiny_data))[0].model)
+    model = TwoTowerModel(tables.read(tiny_source), tiny_source.resolve(cfg)[0].model)
     q, c = (t.numpy().astype(np.float64) for t in model(batch))
     ids = batch[F.ITEM_ID].numpy()
     p = model.sampling.lookup(batch[F.ITEM_ID]).numpy().astype(np.float64)
@@ -86,13 +86,13 @@ def test_loss_is_in_batch_softmax_with_logq_correction(tiny_data, batch):
     assert abs(corrected - plain) > 1e-2
 
 
-def test_ranking_head_adds_weighted_mse_on_log_event_weight(tiny_data):
-    contract = data.contract(tiny_data)
+def test_ranking_head_adds_weighted_mse_on_log_event_weight(tiny_source):
+    contract = tiny_source.contract
     batch = next(
-        iter(data.dataset(tiny_data, "train", F.select(contract, F.QUERY, F.CANDIDATE, F.CONTEXT), 8))
+        iter(data.dataset(tiny_source, "train", F.select(contract, F.QUERY, F.CANDIDATE, F.CONTEXT), 8))
     )
     cfg = config.override(config.Config(), ["model.ranking_weight=0.5"])
-    model = TwoTowerModel(tables.read(tiny_data), auto.resolve(cfg, data.metadata(tiny_data))[0].model)
+    model = TwoTowerModel(tables.read(tiny_source), tiny_source.resolve(cfg)[0].model)
     q, c = model(batch)
     total = float(model.compute_loss(batch))
     predicted = model.rater(tf.concat([q, c], axis=-1)).numpy()[:, 0]
@@ -102,9 +102,9 @@ def test_ranking_head_adds_weighted_mse_on_log_event_weight(tiny_data):
     np.testing.assert_allclose(total, retrieval + 0.5 * mse, rtol=1e-4)
 
 
-def test_mixed_negatives_widen_the_softmax_with_catalog_items(tiny_data, batch):
+def test_mixed_negatives_widen_the_softmax_with_catalog_items(tiny_source, batch):
     cfg = config.override(config.Config(), ["model.uniform_negatives=5"])
-    model = TwoTowerModel(tables.read(tiny_data), auto.resolve(cfg, data.metadata(tiny_data))[0].model)
+    model = TwoTowerModel(tables.read(tiny_source), tiny_source.resolve(cfg)[0].model)
     drawn = model.catalog.draw(5)
     assert drawn[F.ITEM_ID].shape == (5,) and drawn[F.ITEM_CATEGORIES].shape == (5, 8)
     assert set(drawn[F.ITEM_ID].numpy().tolist()) <= {b"i1", b"i2", b"i3", b"i4", b"i5", b"i6", b"i9"}
@@ -115,10 +115,10 @@ def test_mixed_negatives_widen_the_softmax_with_catalog_items(tiny_data, batch):
     assert loss > float(model.compute_loss(batch))  # more negatives, a harder softmax
 
 
-def test_evidence_in_the_loss_adds_w_times_the_historys_graph_weights_to_each_logit(tiny_data, batch):
+def test_evidence_in_the_loss_adds_w_times_the_historys_graph_weights_to_each_logit(tiny_source, batch):
     cfg = config.override(config.Config(), ["model.evidence_in_loss=2.0"])
-    model = TwoTowerModel(tables.read(tiny_data, True), auto.resolve(cfg, data.metadata(tiny_data))[0].model)
-    graph = data.scoring_graph(tiny_data)
+    model = TwoTowerModel(tables.read(tiny_source, scoring_graph=True), tiny_source.resolve(cfg)[0].model)
+    graph = tiny_source.scoring_graph()
     q, c = (t.numpy().astype(np.float64) for t in model(batch))
     ids = [i.decode() for i in batch[F.ITEM_ID].numpy()]
     histories = [{h.decode() for h in row if h} for row in batch[F.HISTORY_ITEM_IDS].numpy()]

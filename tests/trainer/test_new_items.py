@@ -1,5 +1,6 @@
 """Items nobody has seen, added at export without retraining, come back from recommend_user."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,15 +10,25 @@ import tensorflow as tf
 from msrec import config
 from msrec import features as F
 from msrec import signatures as S
+from msrec.datadir import DataDir
 from trainer import export, new_items, task
-from trainer.artifacts import load
+from trainer.artifacts import load, served
+from trainer.scoring import Ranking
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_data, tmp_path_factory):
+def trained(tiny_source, tmp_path_factory):
     root = tmp_path_factory.mktemp("new_items")
-    task.run(config.override(config.Config(), ["train.epochs=1"]), tiny_data, str(root / "model"), verbose=0)
-    return load(str(root / "model"))[0], root
+    cfg = config.override(config.Config(), ["train.epochs=1"])
+    task.run(cfg, tiny_source, str(root / "model"), verbose=0)
+    return load(str(root / "model"), tiny_source)[0], root
+
+
+def _export(model, source, base, path, ranking=None):
+    """An export of ``model`` with the new items of ``path``, 20 items per list."""
+    ranking = ranking or Ranking.of(source.resolve(config.Config())[0].model)
+    serving = config.ServingConfig(top_k=20)
+    return export.export(model, ranking, serving, served(model, source, str(path)), base)
 
 
 def test_the_item_text_joins_the_configured_fields_in_order():
@@ -36,11 +47,11 @@ def test_new_items_get_candidate_features_from_what_the_file_gives(trained):
     assert not features[F.ITEM_NEIGHBOR_IDS][0].any()  # nobody has met it: no neighbours
 
 
-def test_an_export_with_new_items_can_recommend_them(trained, tiny_data):
+def test_an_export_with_new_items_can_recommend_them(trained, tiny_source):
     model, root = trained
     path = root / "new.jsonl"
     path.write_text(json.dumps({"item_id": "n1", "title": "Brand new", "categories": ["c1"]}) + "\n")
-    version = export.export(model, tiny_data, str(root / "base"), k=20, new_items=str(path))
+    version = _export(model, tiny_source, str(root / "base"), path)
     loaded = tf.saved_model.load(version)
     out = loaded.signatures[S.RECOMMEND_USER](user_id=tf.constant(["u1"]))
     served = [i.decode() for i in out[S.ITEM_IDS].numpy()[0] if i]
@@ -57,7 +68,7 @@ def test_a_new_item_without_an_id_is_refused_with_its_line(tmp_path):
         new_items.read(str(path))
 
 
-def test_a_new_item_that_reads_like_the_users_history_is_ranked_above_one_that_does_not(trained, tiny_data):
+def test_a_new_item_that_reads_like_the_users_history_is_ranked_above_one_that_does_not(trained, tiny_source):
     model, root = trained
     path = root / "two.jsonl"
     like = {"item_id": "n_like", "title": "Amber River night", "categories": ["c1"], "tags": ["t1", "t2"]}
@@ -65,12 +76,13 @@ def test_a_new_item_that_reads_like_the_users_history_is_ranked_above_one_that_d
     path.write_text(json.dumps(like) + "\n" + json.dumps(far) + "\n")
     served = {}
     for weight in (4.0, 0.0):
-        model.cold_text_weight = weight
-        version = export.export(model, tiny_data, str(root / f"cold-{weight}"), k=20, new_items=str(path))
+        ranking = dataclasses.replace(
+            Ranking.of(tiny_source.resolve(config.Config())[0].model), cold_weight=weight
+        )
+        version = _export(model, tiny_source, str(root / f"cold-{weight}"), path, ranking)
         out = tf.saved_model.load(version).signatures[S.RECOMMEND_USER](user_id=tf.constant(["u1"]))
         ids = [i.decode() for i in out[S.ITEM_IDS].numpy()[0] if i]
         served[weight] = dict(zip(ids, out[S.SCORES].numpy()[0][: len(ids)].tolist(), strict=True))
-    model.cold_text_weight = config.ModelConfig.cold_text_weight
     with_text, without = served[4.0], served[0.0]
     # u1 knows Amber River, amber night, Cold Night: n_like shares its words, n_far none
     assert with_text["n_like"] > with_text["n_far"]
@@ -97,7 +109,7 @@ def test_a_model_loaded_on_a_rerun_whose_item_text_comes_in_another_order_keeps_
     with tf.io.TFRecordWriter(shard, "GZIP") as writer:
         for record in reversed(records):  # what another shard or worker order gives
             writer.write(record)
-    model = load(str(root / "model"), str(rerun))[0]
+    model = load(str(root / "model"), DataDir.open(str(rerun)))[0]
     ids, vectors = model.tables.text_ids, model.tables.text_vectors
     assert ids[0] == load(str(root / "model"))[0].tables.text_ids[-1]  # the order did change
     stored = model.candidate_tower.text.vector_of(tf.constant(ids)).numpy()

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from msrec import errors
 from msrec import features as F
-from trainer import data, scoring
+from msrec.datadir import DataDir
+from trainer import scoring
 from trainer.scoring import Scorer
 
 ITEMS = ["a", "b", "c"]
@@ -43,21 +45,22 @@ def test_an_empty_history_adds_nothing_and_a_repeated_item_counts_once(history):
     np.testing.assert_allclose(evidence, [[0.5 if "b" in history[0] else 0.0, 0, 0]])
 
 
-def test_the_scoring_graph_is_read_from_preprocessing_and_its_absence_is_explained(tiny_data, tmp_path):
-    graph = data.scoring_graph(tiny_data)
+def test_the_scoring_graph_is_read_from_preprocessing_and_its_absence_is_explained(tiny_source, tmp_path):
+    graph = tiny_source.scoring_graph()
     # i1 shares two TRAIN sets with i2; i6 none, but the category c1 (tests/preprocessing/test_pipeline.py)
     assert {s for s, w in graph["i2"] if w > 0} == {"i1", "i6"}
-    with pytest.raises(FileNotFoundError, match="run `msrec preprocess` again"):
-        data.scoring_graph(str(tmp_path))
+    with pytest.raises(errors.UnfinishedInput, match="run `msrec preprocess` again"):
+        DataDir(str(tmp_path), tiny_source.metadata).scoring_graph()
 
 
 @pytest.mark.parametrize("refit", [False, True])
-def test_a_model_scores_with_the_graph_fitted_on_what_it_was_trained_on(tiny_data, refit):
+def test_a_model_scores_with_the_graph_fitted_on_what_it_was_trained_on(tiny_source, refit):
     from msrec import config
     from trainer import artifacts
 
     cfg = config.override(config.Config(), [f"train.refit={str(refit).lower()}"])
-    item_ids, scorer = scoring.for_model(artifacts.build(tiny_data, cfg), tiny_data)
+    ranking = scoring.Ranking.of(tiny_source.resolve(cfg)[0].model)
+    item_ids, scorer = scoring.for_model(artifacts.build(tiny_source, cfg), ranking)
     # i3 is a VALIDATION item only: it has evidence (for i2, its partner in two sets) in the
     # TRAIN + VALIDATION graph, and none in the TRAIN graph, which scores the validation run.
     evidence = dict(zip(item_ids, scorer.evidence(tf.constant([["i3"]])).numpy()[0], strict=True))
@@ -70,8 +73,9 @@ def test_data_without_the_refit_graph_falls_back_to_the_train_graph_and_says_so(
     old = tmp_path / "old"
     shutil.copytree(tiny_data, old)
     shutil.rmtree(old / paths.SCORING_GRAPH_REFIT)
-    assert data.scoring_graph(tiny_data, refit=True) != data.scoring_graph(tiny_data)
-    assert data.scoring_graph(str(old), refit=True) == data.scoring_graph(tiny_data)
+    new, old = DataDir.open(tiny_data), DataDir.open(str(old))
+    assert new.scoring_graph(refit=True) != new.scoring_graph()
+    assert old.scoring_graph(refit=True) == new.scoring_graph()
     assert "no scoring_graph_refit/" in caplog.text
 
 

@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from msrec import config, paths
+from msrec.datadir import DataDir
 from trainer import task
 
 KILLED = 3
@@ -40,14 +41,17 @@ def test_a_killed_run_resumes_and_counts_its_epochs_from_the_whole_run(tiny_data
     # A validation run (early stopping on), so the record also has a curve and a kept epoch.
     overrides = ["train.epochs=4", "train.refit=false", "train.early_stopping_patience=10"]
     script = (
-        "import sys; from msrec import config; from trainer import task; from tests.trainer.test_task import "
-        f"_DieAfterEpoch; cfg = config.override(config.Config(), {overrides!r}); "
-        f"task.run(cfg, {tiny_data!r}, {model_dir!r}, verbose=0, extra_callbacks=(_DieAfterEpoch(),))"
+        "import sys; from msrec import config; from msrec.datadir import DataDir; from trainer import task; "
+        "from tests.trainer.test_task import _DieAfterEpoch; "
+        f"cfg = config.override(config.Config(), {overrides!r}); task.run(cfg, DataDir.open({tiny_data!r}), "
+        f"{model_dir!r}, verbose=0, extra_callbacks=(_DieAfterEpoch(),))"
     )
     killed = subprocess.run([sys.executable, "-c", script], cwd=os.getcwd(), check=False)
     assert killed.returncode == KILLED
     assert not os.path.exists(paths.model_run(model_dir))  # died before saving
-    record = task.run(config.override(config.Config(), overrides), tiny_data, model_dir, verbose=0)
+    record = task.run(
+        config.override(config.Config(), overrides), DataDir.open(tiny_data), model_dir, verbose=0
+    )
     assert os.path.exists(paths.model_run(model_dir))
     assert len(record["loss"]) == 2  # epochs 3 and 4 only: 1 and 2 came from the backup
     assert record["epochs"] == [3, 4] and len(record["val_NDCG@10"]) == 2
@@ -103,7 +107,7 @@ def test_cosine_schedule_decays_to_zero_over_every_step_of_every_epoch(tiny_data
     meta = json.load(open(os.path.join(tiny_data, paths.METADATA)))
     train = config.TrainConfig(epochs=3, batch_size=2, learning_rate=0.01, lr_schedule="cosine")
     steps = 3 * -(-(meta["train_examples"] + meta["validation_examples"]) // 2)
-    schedule = task.learning_rate(train, tiny_data)
+    schedule = task.learning_rate(train, DataDir.open(tiny_data))
     assert float(schedule(0)) == pytest.approx(0.01)
     middle = steps // 2
     assert float(schedule(middle)) == pytest.approx(0.005 * (1 + np.cos(np.pi * middle / steps)), rel=1e-5)
@@ -126,7 +130,9 @@ class _RateAtEnd(tf.keras.callbacks.Callback):
 def test_stop_after_trains_that_many_epochs_on_the_whole_runs_schedule(tiny_data, tmp_path):
     cfg = config.override(config.Config(), ["train.epochs=3", "train.stop_after=1", "train.batch_size=2"])
     seen = _RateAtEnd()
-    record = task.run(cfg, tiny_data, str(tmp_path / "model"), verbose=0, extra_callbacks=(seen,))
+    record = task.run(
+        cfg, DataDir.open(tiny_data), str(tmp_path / "model"), verbose=0, extra_callbacks=(seen,)
+    )
     assert len(record["loss"]) == 1
     meta = json.load(open(os.path.join(tiny_data, paths.METADATA)))
     assert seen.batches == -(-(meta["train_examples"] + meta["validation_examples"]) // 2)  # one epoch
