@@ -158,7 +158,7 @@ def _card_data_dir(version_dir: str) -> str:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from serving import gate
+    from modelserver import gate
     from trainer import artifacts, blessing, export
 
     model, config, data_dir = artifacts.load(args.model_dir, args.data)
@@ -200,7 +200,7 @@ def _data_card(data_dir: str) -> dict:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from serving.server import main as server
+    from modelserver.server import main as server
 
     return server.main(args.server_argv)
 
@@ -212,9 +212,9 @@ def cmd_batch_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
+    from modelserver import client as clients
     from msrec import features as F
     from msrec import signatures as S
-    from serving import client as clients
 
     cls = clients.RestClient if args.rest else clients.GrpcClient
     client = cls(args.server, args.model_name)
