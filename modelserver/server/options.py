@@ -198,7 +198,8 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def parse_args(argv: list[str], description: str = "") -> ServerConfig:
+def build_parser(description: str = "") -> argparse.ArgumentParser:
+    """The flags: TF Serving's names and defaults, and this server's own (help marked "modelserver")."""
     parser = argparse.ArgumentParser(prog="python -m modelserver", description=description)
     add, flag = parser.add_argument, lambda name, **kw: parser.add_argument(
         name, type=_bool, nargs="?", const=True, **kw
@@ -247,11 +248,17 @@ def parse_args(argv: list[str], description: str = "") -> ServerConfig:
         default="",
         help="modelserver: DIR,... HandleReloadConfigRequest may use",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str], description: str = "") -> ServerConfig:
+    """Parses ``argv`` into a ``ServerConfig``; a bad flag or combination exits 2 with argparse's message."""
+    flags = build_parser(description)
+    args = flags.parse_args(argv)
     if args.rest_api_port and args.rest_api_port == args.port:
-        parser.error("--rest_api_port must differ from --port")
+        flags.error("--rest_api_port must differ from --port")
     if not args.model_base_path and not args.model_config_file:
-        parser.error("one of --model_base_path or --model_config_file is required")
+        flags.error("one of --model_base_path or --model_config_file is required")
     values = vars(args)
     values["grpc_workers"] = values.pop("grpc_max_threads")
     return ServerConfig(**values)
