@@ -9,7 +9,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["msrec*", "preprocessing*", "trainer*", "serving*", "synthetic*"]),
+    packages=find_packages(
+        include=["msrec*", "preprocessing*", "trainer*", "serving*", "synthetic*", "modelserver*"]
+    ),
     package_data={"msrec": ["presets/*.yaml"]},
     install_requires=[
         "tensorflow==2.21.*",

@@ -3,7 +3,7 @@
 For each catalog size it builds a retrieval SavedModel shaped like msrec's ``serving_default`` (``user_id``
 [B] and ``history_item_ids`` [B,50] strings -> vocabulary lookup, mean of item embeddings plus a user
 embedding -> matmul against the [N,64] candidate matrix -> ``top_k`` 100 -> ``item_ids`` [B,100] and
-``scores`` [B,100]), starts ``python -m serving.server`` on a free loopback port and loads the same
+``scores`` [B,100]), starts ``python -m modelserver`` on a free loopback port and loads the same
 SavedModel in this process. With ``--before-root``, a second server runs from that checkout (a copy of
 the code before a change). Each cell drives gRPC Predict on the server(s) and the in-process signature
 from ``concurrency`` threads, alternating them in ``--rounds`` slices, so that other load on the machine
@@ -48,8 +48,8 @@ import grpc  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow_serving.apis import predict_pb2  # noqa: E402
 
-from serving import tensors  # noqa: E402
-from serving.client import GrpcClient  # noqa: E402
+from modelserver import tensors  # noqa: E402
+from modelserver.client import GrpcClient  # noqa: E402
 
 # isort: on
 
@@ -195,7 +195,7 @@ def measure(call, payloads: list, concurrency: int, seconds: float) -> tuple[lis
 
 @contextlib.contextmanager
 def served(base: str, root: str, config: BenchConfig, log_path: str):
-    """Runs ``python -m serving.server`` from the checkout ``root`` on a free port until the block ends.
+    """Runs ``python -m modelserver`` from the checkout ``root`` on a free port until the block ends.
 
     Yields:
         (call: serialized PredictRequest -> serialized response, server pid).
@@ -203,7 +203,7 @@ def served(base: str, root: str, config: BenchConfig, log_path: str):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = [sys.executable, "-m", "serving.server", f"--port={port}", f"--model_name={MODEL_NAME}",
+    command = [sys.executable, "-m", "modelserver", f"--port={port}", f"--model_name={MODEL_NAME}",
                f"--model_base_path={base}", "--file_system_poll_wait_seconds=0",
                *config.server_args]  # fmt: skip
     with open(log_path, "w") as log:
@@ -374,7 +374,7 @@ def plot(results: list[Result], path: str) -> None:
     figure.savefig(path, dpi=120)
 
 
-INTRO = """`msrec serve` (the local TF Serving stand-in, `serving/server/`) answering gRPC Predict on a
+INTRO = """`msrec serve` (the local TF Serving stand-in, `modelserver/`) answering gRPC Predict on a
 retrieval model shaped like msrec's `serving_default` (`user_id` [B], `history_item_ids` [B,50] ->
 top-100 over the whole catalog by brute-force matmul), one user per request, against calling the same
 SavedModel's signature in-process from as many threads. "before" is the same server run from a copy of

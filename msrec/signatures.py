@@ -2,9 +2,12 @@
 
 Like ``features.py`` for feature names, this module is the one place that spells
 them: ``trainer/export.py`` builds the signatures under these names, and the
-clients, the batch-inference job, the server, the CLI and the tests read them
-from here. Version directories (``<base>/<integer>/``) are listed here too, so
-the exporter, the blessing, the batch job and the server agree on what a version is.
+batch-inference job, the CLI and the tests read them from here. The TF Serving
+stand-in (``modelserver/``) imports nothing of msrec: it spells TF Serving's own
+names (``serving_default``, ``serve``, the warm-up file) in
+``modelserver/saved_model.py``, and ``tests/serving/test_modelserver_names.py``
+checks that the two agree. Version directories (``<base>/<integer>/``) are listed
+here too, so the exporter, the blessing and the batch job agree on what a version is.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ Signatures (every input and output has batch dimension 0; names are stable):
 Only core TF ops are used (lookup tables, matmul, gather/scatter, top_k), and vocabularies are
 SavedModel assets, so stock ``tensorflow_model_server`` loads the directory as is.
 ``assets.extra/tf_serving_warmup_requests`` holds real requests; the version is
-written under a temporary name, passes the gate it is given (``serving.gate``, in a fresh process:
+written under a temporary name, passes the gate it is given (``modelserver.gate``, in a fresh process:
 TF1 session loader, stock ops, assets, warm-up replay), and only then is renamed.
 """
 

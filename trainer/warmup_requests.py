@@ -1,7 +1,7 @@
 """Warm-up requests: real requests for every signature, with the answers of the in-process model.
 
 TF Serving replays ``assets.extra/tf_serving_warmup_requests`` before a version
-takes traffic; ``serving.gate`` replays the same records through the TF1
+takes traffic; ``modelserver.gate`` replays the same records through the TF1
 loader and compares the answers, which is what makes them a compatibility test.
 """
 

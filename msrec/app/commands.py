@@ -163,8 +163,8 @@ def _card_data_dir(version_dir: str) -> str:
 def cmd_export(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from modelserver import gate
     from msrec.datadir import DataDir
-    from serving import gate
     from trainer import artifacts, blessing, evaluate, export
     from trainer.scoring import Ranking
 
@@ -208,7 +208,7 @@ def _data_card(data) -> dict:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from serving.server import main as server
+    from modelserver.server import main as server
 
     return server.main(args.server_argv)
 
@@ -220,9 +220,9 @@ def cmd_batch_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
+    from modelserver import client as clients
     from msrec import features as F
     from msrec import signatures as S
-    from serving import client as clients
 
     cls = clients.RestClient if args.rest else clients.GrpcClient
     client = cls(args.server, args.model_name)

@@ -36,11 +36,11 @@ def _done(started: float) -> None:
 def run(workdir: str, epochs: int | None = None, users_shown: int = 3) -> int:
     """Runs the demo in ``workdir`` (replaced) and prints what each stage produced."""
     import synthetic
+    from modelserver import gate
+    from modelserver.client import GrpcClient
+    from modelserver.server.main import ModelServer
     from msrec.datadir import DataDir
     from preprocessing import pipeline
-    from serving import gate
-    from serving.client import GrpcClient
-    from serving.server.main import ModelServer
     from trainer import artifacts, evaluate, export, task
     from trainer.scoring import Ranking
 

@@ -84,8 +84,8 @@ def train_and_test(
 
 def served(model_dir: str, data: DataDir, shown: progress.RunProgress | None = None) -> dict[str, Any]:
     """Exports the run (with the TF Serving gate) and scores the export through ``recommend_user``."""
+    from modelserver import gate
     from serving import evaluate as served_evaluation
-    from serving import gate
     from trainer import artifacts, evaluate, export
     from trainer.scoring import Ranking
 

@@ -12,7 +12,7 @@ import os
 import warnings
 
 NOISY_LOGGERS = ("tensorflow", "absl", "apache_beam", "h5py", "matplotlib", "py.warnings")
-OWN_LOGGERS = ("msrec", "preprocessing", "trainer", "serving", "synthetic")
+OWN_LOGGERS = ("msrec", "preprocessing", "trainer", "serving", "synthetic", "modelserver")
 
 
 def configure(verbose: bool) -> None:

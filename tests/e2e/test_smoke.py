@@ -14,11 +14,11 @@ import sys
 import numpy as np
 import pytest
 
+from modelserver.client import GrpcClient, RestClient
 from msrec import features as F
 from msrec.app import cli
 from msrec.datadir import DataDir
-from serving.client import GrpcClient, RestClient
-from tests.serving.tiny_model import pick_unused_port
+from tests.modelserver.tiny_model import pick_unused_port
 from trainer import artifacts, data, scoring
 
 pytestmark = pytest.mark.slow

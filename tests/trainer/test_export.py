@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from modelserver import gate
 from msrec import config, signatures
-from serving import gate
-from tests.serving.tiny_model import save_python_op_model
+from tests.modelserver.tiny_model import save_python_op_model
 from tests.trainer.exporting import export_tiny
 from trainer import evaluate, export, task
 from trainer import warmup_requests as warmup
@@ -133,7 +133,7 @@ GOLDEN = os.path.join(os.path.dirname(__file__), "..", "golden", "serving_signat
 
 def signature_metadata(path, k):
     """Each signature's inputs and outputs as (dtype, shape); the baked-in top-K written as "K"."""
-    from serving.server.servable import read_meta_graph
+    from modelserver.gate import read_meta_graph
 
     out = {}
     for name, sig in sorted(read_meta_graph(path).signature_def.items()):
