@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import posixpath
 
+from msrec import errors
+
 SUCCESS = "_SUCCESS"
 METADATA = "metadata.json"
 SPLITS = ("train", "validation", "test")
@@ -71,11 +73,9 @@ def logs(model_dir: str) -> str:
 
 
 def require_complete(data_dir: str) -> None:
-    """Raises if ``data_dir`` lacks the marker a finished preprocessing run writes."""
+    """Raises ``MissingInput`` or ``UnfinishedInput`` unless a preprocessing run finished in ``data_dir``."""
     import tensorflow as tf
 
     if not tf.io.gfile.exists(join(data_dir, SUCCESS)):
-        raise FileNotFoundError(
-            f"{data_dir} is not a finished preprocessing output (no {SUCCESS}); "
-            "run `msrec preprocess --output` into it first"
-        )
+        kind = errors.UnfinishedInput if tf.io.gfile.isdir(data_dir) else errors.MissingInput
+        raise kind(f"{data_dir} is not a finished preprocessing output (no {SUCCESS})", data_dir)
