@@ -10,27 +10,20 @@ from __future__ import annotations
 
 
 class ExpectedError(Exception):
-    """A failure the person running msrec can fix; the message is a sentence naming how.
+    """A failure the person running msrec can fix; the message says what is wrong.
 
     Attributes:
       path: the file, directory or address it concerns, when there is one.
-    """
-
-    def __init__(self, message: str, path: str | None = None):
-        super().__init__(message)
-        self.path = path
-
-
-class MissingInput(ExpectedError, FileNotFoundError):
-    """An input (a data directory, a file, a glob) does not exist.
-
-    Attributes:
       flag: the flag that named it (``--data``), when one did.
     """
 
     def __init__(self, message: str, path: str | None = None, flag: str | None = None):
-        super().__init__(message, path)
-        self.flag = flag
+        super().__init__(message)
+        self.path, self.flag = path, flag
+
+
+class MissingInput(ExpectedError, FileNotFoundError):
+    """An input (a data directory, a file, a glob) does not exist."""
 
 
 class UnfinishedInput(ExpectedError, FileNotFoundError):
@@ -53,7 +46,7 @@ class ServerError(ExpectedError):
     """
 
     def __init__(self, message: str, path: str | None = None, code: str = "UNKNOWN"):
-        super().__init__(message, path)
+        super().__init__(message, path, "--server")
         self.code = code
 
 

@@ -47,9 +47,9 @@ def fraction(text: str) -> float:
     return value
 
 
-def add_config(p: argparse.ArgumentParser, default: str = "the shipped defaults") -> None:
+def add_config(p: argparse.ArgumentParser) -> None:
     """``--config FILE`` and repeatable ``--set KEY=VALUE``, read by ``config``."""
-    p.add_argument("--config", help=f"JSON/YAML config file; missing keys keep their defaults ({default})")
+    p.add_argument("--config", help="JSON/YAML config file; missing keys keep the shipped defaults")
     p.add_argument(
         "--set",
         action="append",

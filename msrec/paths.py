@@ -22,6 +22,7 @@ Paths are joined with ``posixpath`` so that ``gs://`` prefixes survive.
 
 from __future__ import annotations
 
+import os
 import posixpath
 
 from msrec import errors
@@ -72,10 +73,19 @@ def logs(model_dir: str) -> str:
     return join(model_dir, "logs")
 
 
-def require_complete(data_dir: str) -> None:
-    """Raises ``MissingInput`` or ``UnfinishedInput`` unless a preprocessing run finished in ``data_dir``."""
+def exists(path: str) -> bool:
+    """Whether ``path`` exists; a local one is looked up without TensorFlow (the CLI checks first)."""
+    if "://" not in path:
+        return os.path.exists(path)
     import tensorflow as tf
 
-    if not tf.io.gfile.exists(join(data_dir, SUCCESS)):
-        kind = errors.UnfinishedInput if tf.io.gfile.isdir(data_dir) else errors.MissingInput
-        raise kind(f"{data_dir} is not a finished preprocessing output (no {SUCCESS})", data_dir)
+    return tf.io.gfile.exists(path)
+
+
+def require_complete(data_dir: str) -> None:
+    """Raises ``MissingInput`` or ``UnfinishedInput`` unless a preprocessing run finished in ``data_dir``."""
+    if not exists(data_dir):
+        raise errors.MissingInput(f"data directory {data_dir} does not exist", data_dir, "--data")
+    if not exists(join(data_dir, SUCCESS)):
+        message = f"{data_dir} is not a finished preprocessing output (no {SUCCESS})"
+        raise errors.UnfinishedInput(message, data_dir, "--data")

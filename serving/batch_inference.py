@@ -47,7 +47,9 @@ def resolve_version(model_dir_or_base: str) -> str:
     versions = S.versions(model_dir_or_base)
     if not versions:
         raise errors.NoModel(
-            f"{model_dir_or_base} is neither a SavedModel nor a base of <version>/ ones", model_dir_or_base
+            f"{model_dir_or_base} is neither a SavedModel nor a base of <version>/ ones",
+            model_dir_or_base,
+            "--model",
         )
     return paths.join(model_dir_or_base, str(max(versions)))
 
