@@ -14,10 +14,9 @@ import os
 from typing import Callable
 
 from msrec import errors, paths
-from msrec.app import quiet
+from msrec.app import server_commands
 
 SAVED_MODEL = "saved_model.pb"  # what makes a directory a SavedModel (tf.saved_model's file name)
-SERVE = "Serve SavedModels over TF Serving's gRPC and REST APIs, with its flags."
 
 
 def _local(path: str | None) -> bool:
@@ -103,11 +102,7 @@ def _preprocess(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    """The server's own parser reads its flags (``--help`` ends here); its model must be there."""
-    with quiet.muted():  # the server's options module imports TensorFlow (its batching options)
-        from serving.server import options
-
-    config = options.parse_args(args.server_argv, SERVE)
+    config = server_commands.parse(args.server_argv)  # the server's own flags: --help ends here
     input_file(config.model_base_path, "--model_base_path")
     input_file(config.model_config_file, "--model_config_file")
 

@@ -17,7 +17,7 @@ import sys
 import msrec
 from msrec import config as msrec_config
 from msrec import errors, flags
-from msrec.app import progress
+from msrec.app import progress, server_commands
 from msrec.app.parsers import DATA_ENV
 
 
@@ -201,12 +201,6 @@ def _data_card(data_dir: str) -> dict:
     return {"data_dir": data_dir, **{k: meta.get(k) for k in keys}, "versions": versions}
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from serving.server import main as server
-
-    return server.main(args.server_argv)
-
-
 def cmd_batch_predict(args: argparse.Namespace) -> int:
     from serving import batch_inference
 
@@ -226,36 +220,6 @@ def cmd_batch_predict(args: argparse.Namespace) -> int:
     )
     print(json.dumps(report, sort_keys=True))
     return 0
-
-
-def cmd_recommend(args: argparse.Namespace) -> int:
-    from msrec import features as F
-    from msrec import signatures as S
-    from serving import client as clients
-    from serving.status import ServingError
-
-    client = (clients.RestClient if args.rest else clients.GrpcClient)(args.server, args.model_name)
-    try:
-        out = client.predict({F.USER_ID: [args.user_id]}, signature_name=S.RECOMMEND_USER)
-    except (ServingError, OSError) as err:  # OSError: a connection the client did not wrap
-        raise _server_failure(args.server, err) from err
-    finally:
-        client.close()
-    ids = [i.decode() if isinstance(i, bytes) else str(i) for i in out[S.ITEM_IDS][0][: args.k]]
-    scores = [round(float(s), 5) for s in out[S.SCORES][0][: args.k]]
-    print(json.dumps({"user_id": args.user_id, "item_ids": ids, "scores": scores}))
-    return 0
-
-
-def _server_failure(server: str, err: Exception) -> errors.ExpectedError:
-    """A client's failure as ``ServerUnavailable`` (nothing answers) or ``ServerError`` (it said no)."""
-    code = getattr(getattr(err, "code", None), "name", "UNAVAILABLE")  # ServingError: a grpc.StatusCode
-    message = getattr(err, "message", None) or str(err)
-    if code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
-        return errors.ServerUnavailable(
-            f"no model server answers at {server} ({message})", server, "--server"
-        )
-    return errors.ServerError(f"the model server at {server} answered {code}: {message}", server, code)
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
@@ -312,9 +276,9 @@ HANDLERS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "export": cmd_export,
-    "serve": cmd_serve,
+    "serve": server_commands.serve,
     "batch-predict": cmd_batch_predict,
-    "recommend": cmd_recommend,
+    "recommend": server_commands.recommend,
     "benchmark": cmd_benchmark,
     "ablation": cmd_ablation,
     "tune": cmd_tune,

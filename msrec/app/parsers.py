@@ -3,7 +3,7 @@
 Nothing here imports TensorFlow or Beam, so ``msrec --help`` and ``msrec <command> --help``
 answer at once. The training and batch jobs' flags come from ``msrec/flags.py``, which their
 own entry points (``python -m trainer.task``, ``serving.batch_inference``) use as well; ``serve``
-keeps the server's own flags (TF Serving's names), parsed by the server (``commands.serve``).
+keeps the server's own flags (TF Serving's names), parsed by its own parser (``server_commands.parse``).
 """
 
 from __future__ import annotations
