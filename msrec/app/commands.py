@@ -66,11 +66,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
         )
     except ValueError as err:  # the generated world's own limits, e.g. enough items per category
         raise errors.BadFlag(f"--users/--items/--interactions: {err}") from err
-    try:
-        with progress.bar("generate", spec.num_interactions) as bar:
-            counts = synthetic.generate(args.output, spec, progress=bar.update_to)
-    except OSError as err:  # the one thing generate reads from outside is where to write
+    try:  # before the progress bar starts, so that a failure is a line of its own
+        os.makedirs(args.output, exist_ok=True)
+    except OSError as err:
         raise errors.BadFlag(f"cannot write to --output {args.output}: {err.strerror or err}") from err
+    with progress.bar("generate", spec.num_interactions) as bar:
+        counts = synthetic.generate(args.output, spec, progress=bar.update_to)
     print(json.dumps({"output": args.output, **counts}))
     return 0
 
