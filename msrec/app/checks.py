@@ -95,8 +95,7 @@ def _tune(args: argparse.Namespace) -> None:
     input_file(args.config, "--config")
 
 
-def _preprocess(args: argparse.Namespace) -> None:
-    input_file(args.config, "--config")
+def _preprocess(args: argparse.Namespace) -> None:  # --config: a source config or a preset's name
     input_file(args.data_config, "--data-config")
     input_file(args.input, "--input")
 
