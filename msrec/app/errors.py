@@ -143,7 +143,7 @@ def _no_model(err: errors.NoModel) -> str:
 def _unavailable(err: errors.ServerUnavailable) -> str:
     return (
         f"{err}. Start one with `msrec serve --model_base_path DIR --port PORT` (add --rest_api_port PORT "
-        "for --rest), wait until it logs that it serves the model, and pass --server HOST:PORT of it."
+        "for --rest) and pass --server HOST:PORT of it; one that is starting answers once its model loaded."
     )
 
 
