@@ -77,7 +77,19 @@ def config(path: str | None, assignments: Sequence[str] = ()) -> msrec_config.Co
     try:
         return msrec_config.override(base, assignments)
     except (ValueError, TypeError) as err:
-        raise errors.BadConfig(_one_line(err)) from err
+        message = _one_line(err)
+        if "--set" not in message:  # a value the config rejects: name the assignment that carried it
+            culprit = next((a for a in assignments if not _applies(base, a)), None)
+            message = f"--set {culprit}: {message}" if culprit else message
+        raise errors.BadConfig(message) from err
+
+
+def _applies(config: msrec_config.Config, assignment: str) -> bool:
+    try:
+        msrec_config.override(config, [assignment])
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def _one_line(err: BaseException) -> str:

@@ -110,8 +110,8 @@ MISSING = {
     "--input": "Pass --input the folder that holds the dataset's files (batch-predict: the file or glob "
     "of its requests).",
     "--new-items": "Pass --new-items a JSON Lines file of the new items.",
-    "--model_base_path": "Pass --model_base_path the --export-base of `msrec export` (it holds <version>/ "
-    "directories); a path relative to where msrec runs.",
+    "--model_base_path": "Pass --model_base_path the --export-base directory of `msrec export` (it holds "
+    "<version>/ directories).",
     "--model_config_file": "Pass --model_config_file the path of a ModelServerConfig text proto.",
 }
 # What to do about a directory without a model, by flag.

@@ -48,7 +48,11 @@ def test_train_without_data_or_with_unfinished_data(tmp_path, capsys):
     [
         ("train: [1\n", [], "cannot be used: while parsing a flow sequence"),
         ("trian:\n  epochs: 3\n", [], "unknown Config keys: ['trian']"),
-        ("", ["train.epochs=many"], "epochs: cannot read 'many' as int"),
+        (
+            "",
+            ["train.seed=1", "train.epochs=many"],
+            "--set train.epochs=many: epochs: cannot read 'many' as int",
+        ),
         ("", ["train.epoch=3"], "--set train.epoch: unknown key 'epoch'"),
         ("", ["train.lr_schedule=steps"], "train.lr_schedule must be one of"),
     ],
@@ -125,7 +129,7 @@ def test_recommend_from_a_port_nothing_listens_on(capsys, rest):
 
 def test_serve_a_base_path_that_is_not_there(tmp_path, capsys):
     message = fails(capsys, "serve", "--model_base_path", str(tmp_path / "nowhere"), "--port", "0")
-    assert "does not exist. Pass --model_base_path the --export-base of `msrec export`" in message
+    assert "does not exist. Pass --model_base_path the --export-base directory of `msrec export`" in message
 
 
 @pytest.mark.parametrize("command", ["benchmark", "ablation"])
