@@ -1,31 +1,62 @@
-"""Expected failures: what a user can cause and fix, raised by any stage and explained by the app.
+"""The expected ways a stage fails, as types: what went wrong and where, not yet the wording.
 
-Each is one sentence saying what is wrong; ``msrec/app/errors.py`` adds what to do and exits 2.
-Anything else that escapes a command is a bug and keeps its traceback.
+Any stage may raise these (this core module imports nothing); the ``msrec`` CLI turns them into one
+paragraph that names what to do (``msrec/app/errors.py``), and everything else keeps its traceback
+as a bug. Each also derives from the builtin a caller caught before (``FileNotFoundError``,
+``ValueError``, ``ConnectionError``), so code that caught those still does.
 """
 
 from __future__ import annotations
 
 
 class ExpectedError(Exception):
-    """A failure the user can fix; its message names the thing at fault."""
+    """A failure the person running msrec can fix; the message says what is wrong.
+
+    Attributes:
+      path: the file, directory or address it concerns, when there is one.
+      flag: the flag that named it (``--data``), when one did.
+    """
+
+    def __init__(self, message: str, path: str | None = None, flag: str | None = None):
+        super().__init__(message)
+        self.path, self.flag = path, flag
 
 
-class MissingInput(ExpectedError):
-    """A path the command reads does not exist."""
+class MissingInput(ExpectedError, FileNotFoundError):
+    """An input (a data directory, a file, a glob) does not exist."""
 
 
-class UnfinishedInput(ExpectedError):
-    """A path exists but is not a finished output of the stage that should have written it."""
+class UnfinishedInput(ExpectedError, FileNotFoundError):
+    """A data directory exists but its preprocessing run did not finish (no ``_SUCCESS``)."""
 
 
-class NoModel(ExpectedError):
-    """A model directory or export base holds no trained model or exported version."""
+class NoModel(ExpectedError, FileNotFoundError):
+    """A directory that should hold a trained model or an exported version does not."""
 
 
-class ServerUnavailable(ExpectedError):
-    """A server cannot be reached or refuses the request."""
+class ServerUnavailable(ExpectedError, ConnectionError):
+    """No model server answers at an address (nothing listens there, or it refuses)."""
 
 
-class BadConfig(ExpectedError):
-    """A config file, ``--set`` value or flag value cannot be used."""
+class ServerError(ExpectedError):
+    """A model server answered with an error status (an unknown model, a bad request).
+
+    Attributes:
+      code: the gRPC status code's name (``NOT_FOUND``).
+    """
+
+    def __init__(self, message: str, path: str | None = None, code: str = "UNKNOWN"):
+        super().__init__(message, path, "--server")
+        self.code = code
+
+
+class BadConfig(ExpectedError, ValueError):
+    """A config file or a ``--set`` value that cannot be read (syntax, an unknown key, a bad value)."""
+
+
+class BadFlag(ExpectedError, ValueError):
+    """A flag's value is out of range or contradicts another flag."""
+
+
+class OutputExists(ExpectedError, FileExistsError):
+    """An output directory or prefix already holds an earlier run's files."""

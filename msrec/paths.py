@@ -22,7 +22,10 @@ Paths are joined with ``posixpath`` so that ``gs://`` prefixes survive.
 
 from __future__ import annotations
 
+import os
 import posixpath
+
+from msrec import errors
 
 SUCCESS = "_SUCCESS"
 METADATA = "metadata.json"
@@ -70,21 +73,19 @@ def logs(model_dir: str) -> str:
     return join(model_dir, "logs")
 
 
-def require_complete(data_dir: str) -> None:
-    """Raises if ``data_dir`` lacks the marker a finished preprocessing run writes.
-
-    Raises:
-      errors.MissingInput: ``data_dir`` does not exist.
-      errors.UnfinishedInput: it exists without the marker.
-    """
+def exists(path: str) -> bool:
+    """Whether ``path`` exists; a local one is looked up without TensorFlow (the CLI checks first)."""
+    if "://" not in path:
+        return os.path.exists(path)
     import tensorflow as tf
 
-    from msrec import errors
+    return tf.io.gfile.exists(path)
 
-    if not tf.io.gfile.exists(data_dir):
-        raise errors.MissingInput(f"the data directory {data_dir} does not exist")
-    if not tf.io.gfile.exists(join(data_dir, SUCCESS)):
-        raise errors.UnfinishedInput(
-            f"{data_dir} is not a finished preprocessing output (no {SUCCESS}); "
-            "run `msrec preprocess --output` into it first"
-        )
+
+def require_complete(data_dir: str) -> None:
+    """Raises ``MissingInput`` or ``UnfinishedInput`` unless a preprocessing run finished in ``data_dir``."""
+    if not exists(data_dir):
+        raise errors.MissingInput(f"data directory {data_dir} does not exist", data_dir, "--data")
+    if not exists(join(data_dir, SUCCESS)):
+        message = f"{data_dir} is not a finished preprocessing output (no {SUCCESS})"
+        raise errors.UnfinishedInput(message, data_dir, "--data")

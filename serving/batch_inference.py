@@ -25,8 +25,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from msrec import errors, flags, paths
 from msrec import features as F
-from msrec import paths
 from msrec import signatures as S
 from msrec.signatures import ITEM_IDS, SCORES
 from serving import batch_io
@@ -36,7 +36,7 @@ SERVING_DEFAULT, RECOMMEND_USER = S.DEFAULT, S.RECOMMEND_USER  # inspect_model c
 SIGNATURE_OF = {USERS: RECOMMEND_USER, EXAMPLES: SERVING_DEFAULT}
 
 
-class BadInputError(RuntimeError):
+class BadInputError(errors.ExpectedError, RuntimeError):
     """More records were dead-lettered than ``max_bad_fraction`` allows; no ``_SUCCESS`` was written."""
 
 
@@ -46,7 +46,11 @@ def resolve_version(model_dir_or_base: str) -> str:
         return model_dir_or_base
     versions = S.versions(model_dir_or_base)
     if not versions:
-        raise FileNotFoundError(f"{model_dir_or_base} is neither a SavedModel nor a base of <version>/ ones")
+        raise errors.NoModel(
+            f"{model_dir_or_base} is neither a SavedModel nor a base of <version>/ ones",
+            model_dir_or_base,
+            "--model",
+        )
     return paths.join(model_dir_or_base, str(max(versions)))
 
 
@@ -75,7 +79,7 @@ def check_k(k: int | None, top_k: int) -> int:
     if k is None:
         return top_k
     if not 1 <= k <= top_k:
-        raise ValueError(f"k={k} must be between 1 and the exported top-K ({top_k}); re-export for more")
+        raise errors.BadFlag(f"k={k} must be between 1 and the exported top-K ({top_k}); re-export for more")
     return k
 
 
@@ -202,13 +206,13 @@ def run(
     if num_shards < 1:
         raise ValueError(f"num_shards must be >= 1, not {num_shards}")
     if (min_batch_size or 1) < 1 or (min_batch_size or 1) > (max_batch_size or float("inf")):
-        raise ValueError(
+        raise errors.BadFlag(
             f"need 1 <= min_batch_size <= max_batch_size, not {min_batch_size}, {max_batch_size}"
         )
     info = inspect_model(resolve_version(model_dir_or_base), SIGNATURE_OF[input_format])
     k = check_k(k, info.top_k)
     if not batch_io.matching(input):
-        raise FileNotFoundError(f"no input file matches {input}")
+        raise errors.MissingInput(f"no input file matches {input}", input, "--input")
     prefix = batch_io.output_prefix(output)
     marker = batch_io.prepare_output(prefix, overwrite)
     handler = SavedModelHandler(info, k, min_batch_size, max_batch_size)
@@ -237,6 +241,7 @@ def run(
 
 
 def parser() -> argparse.ArgumentParser:
+    """The job's flags, shared with ``msrec batch-predict`` (``msrec/flags.py``)."""
     p = argparse.ArgumentParser(
         prog="msrec batch-predict",
         description="Beam job: top-K for every user id or tf.Example in files, from an exported model.",
@@ -244,28 +249,7 @@ def parser() -> argparse.ArgumentParser:
         "--direct_running_mode=multi_processing --direct_num_workers=2.",
         allow_abbrev=False,
     )
-    p.add_argument("--model", required=True, help="SavedModel version dir, or a base (highest version)")
-    p.add_argument("--input", required=True, help="file or glob of user ids (one a line) or TFRecords")
-    p.add_argument("--output", required=True, help="output prefix in a fresh directory (or DIR/)")
-    p.add_argument(
-        "--input-format",
-        choices=batch_io.INPUT_FORMATS,
-        default=USERS,
-        help="users -> signature recommend_user; examples -> serving_default (default users)",
-    )
-    p.add_argument("--output-format", choices=batch_io.OUTPUT_FORMATS, default=JSONL, help="default jsonl")
-    p.add_argument("--k", type=int, help="items per row, at most the exported top-K (default: all)")
-    p.add_argument("--num-shards", type=int, default=1, help="output shards (default 1)")
-    p.add_argument("--min-batch-size", type=int, help="RunInference's smallest batch")
-    p.add_argument("--max-batch-size", type=int, help="RunInference's largest batch")
-    p.add_argument(
-        "--max-bad-fraction",
-        type=float,
-        default=1.0,
-        help="fail (and write no _SUCCESS) above this dead-letter fraction (default 1.0: never)",
-    )
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier run's files")
-    return p
+    return flags.batch_prediction(p)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

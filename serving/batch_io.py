@@ -21,14 +21,14 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import Metrics, MetricsFilter
 
+from msrec import errors, flags, paths
 from msrec import features as F
-from msrec import paths
 from msrec.signatures import ITEM_IDS, SCORES
 
-USERS, EXAMPLES = "users", "examples"
-INPUT_FORMATS = (USERS, EXAMPLES)
-JSONL, TFRECORD = "jsonl", "tfrecord"
-OUTPUT_FORMATS = (JSONL, TFRECORD)
+# The formats, named as the job's flags name them (msrec/flags.py, so --help needs no Beam).
+USERS, EXAMPLES, INPUT_FORMATS = flags.USERS, flags.EXAMPLES, flags.INPUT_FORMATS
+JSONL, TFRECORD, OUTPUT_FORMATS = flags.JSONL, flags.TFRECORD, flags.OUTPUT_FORMATS
+
 SUFFIXES = {JSONL: ".jsonl", TFRECORD: paths.TFRECORD_SUFFIX}
 
 NAMESPACE = "msrec.batch_inference"
@@ -254,7 +254,9 @@ def prepare_output(prefix: str, overwrite: bool) -> str:
     marker = paths.join(posixpath.dirname(prefix) or ".", paths.SUCCESS)
     old = matching(f"{prefix}-*") + ([marker] if FileSystems.exists(marker) else [])
     if old and not overwrite:
-        raise FileExistsError(f"{prefix} already has output ({old[:3]}...); pass overwrite=True/--overwrite")
+        raise errors.OutputExists(
+            f"{prefix} already has output ({old[:3]}...); pass overwrite=True/--overwrite", prefix
+        )
     if old:  # the marker first, so no reader trusts a half-replaced output
         FileSystems.delete(sorted(old, key=lambda path: path != marker))
     return marker

@@ -20,7 +20,7 @@ import tensorflow as tf
 import msrec  # the trainer package imported msrec (Keras 2) before this TensorFlow import
 from msrec import config as msrec_config
 from msrec import features as F
-from msrec import paths
+from msrec import flags, paths
 from msrec.datadir import DataDir
 from trainer import artifacts, callbacks, data
 from trainer.scoring import Ranking
@@ -150,36 +150,16 @@ def run(
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="trainer.task", description="Train the msrec two-tower model.")
-    p.add_argument("--data", required=True, help="preprocessed data directory (msrec preprocess --output)")
-    p.add_argument(
-        "--model-dir",
-        default=os.environ.get("AIP_MODEL_DIR"),
-        help="where the model is written (default: $AIP_MODEL_DIR)",
+    """The job's flags, shared with ``msrec train`` (``msrec/flags.py``)."""
+    return flags.training(
+        argparse.ArgumentParser(prog="trainer.task", description="Train the msrec two-tower model.")
     )
-    p.add_argument("--config", help="JSON/YAML config file; defaults for every missing key")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config value, e.g. --set model.embedding_dim=32 (repeatable)",
-    )
-    p.add_argument("--epochs", type=int, help="shorthand for --set train.epochs=N")
-    return p
-
-
-def resolve_config(args: argparse.Namespace) -> msrec_config.Config:
-    overrides = list(args.set) + ([f"train.epochs={args.epochs}"] if args.epochs else [])
-    return msrec_config.override(msrec_config.load(args.config), overrides)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if not args.model_dir:
-        parser().error("--model-dir is required when AIP_MODEL_DIR is not set")
     record = run(
-        resolve_config(args),
+        flags.training_config(args),
         DataDir.open(args.data),
         args.model_dir,
         checkpoint_dir=os.environ.get("AIP_CHECKPOINT_DIR"),

@@ -259,9 +259,12 @@ def run(config: ServerConfig, stop: threading.Event) -> None:
     server.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: parses TF Serving's flags, serves until SIGTERM/SIGINT, exits 0 after a clean stop."""
-    config = parse_args(sys.argv[1:] if argv is None else argv, __doc__.split("\n")[0])
+def main(argv: list[str] | None = None, prog: str = "python -m modelserver") -> int:
+    """Entry point: parses TF Serving's flags, serves until SIGTERM/SIGINT, exits 0 after a clean stop.
+
+    ``prog``: the command's name in usage lines (``msrec serve`` when msrec runs it).
+    """
+    config = parse_args(sys.argv[1:] if argv is None else argv, __doc__.split("\n")[0], prog)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -11,12 +11,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from typing import TYPE_CHECKING
 
 import grpc
 
-from modelserver.server.batching import BatchingOptions
 from modelserver.server.config_protos import ConfigError, read_text
 from modelserver.server.metrics import DEFAULT_PATH
+
+if TYPE_CHECKING:  # the batching module loads TensorFlow (servables): `--help` must not wait for it
+    from modelserver.server.batching import BatchingOptions
 
 DEFAULT_MAX_REQUEST_BYTES = 32 * 2**20
 DEFAULT_MAX_REQUEST_ROWS = 1024
@@ -141,6 +144,8 @@ def resolve(config: ServerConfig) -> ServerOptions:
 
 
 def batching_options(config: ServerConfig) -> BatchingOptions | None:
+    from modelserver.server.batching import BatchingOptions
+
     """``--enable_batching`` with ``--batching_parameters_file``'s values; None without batching."""
     if config.batching_parameters_file and not config.enable_batching:
         raise ConfigError("--batching_parameters_file requires --enable_batching")
@@ -198,9 +203,9 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def build_parser(description: str = "") -> argparse.ArgumentParser:
+def build_parser(description: str = "", prog: str = "python -m modelserver") -> argparse.ArgumentParser:
     """The flags: TF Serving's names and defaults, and this server's own (help marked "modelserver")."""
-    parser = argparse.ArgumentParser(prog="python -m modelserver", description=description)
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     add, flag = parser.add_argument, lambda name, **kw: parser.add_argument(
         name, type=_bool, nargs="?", const=True, **kw
     )  # fmt: skip
@@ -251,9 +256,9 @@ def build_parser(description: str = "") -> argparse.ArgumentParser:
     return parser
 
 
-def parse_args(argv: list[str], description: str = "") -> ServerConfig:
+def parse_args(argv: list[str], description: str = "", prog: str = "python -m modelserver") -> ServerConfig:
     """Parses ``argv`` into a ``ServerConfig``; a bad flag or combination exits 2 with argparse's message."""
-    flags = build_parser(description)
+    flags = build_parser(description, prog)
     args = flags.parse_args(argv)
     if args.rest_api_port and args.rest_api_port == args.port:
         flags.error("--rest_api_port must differ from --port")

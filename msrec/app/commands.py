@@ -1,23 +1,26 @@
 """The ``msrec`` subcommands: each turns parsed flags into one call of its stage.
 
-``msrec/cli.py`` owns the flags; these handlers own nothing but the wiring, and
-import their stage only when they run, so ``msrec --help`` stays fast.
+``parsers.py`` owns the flags and ``checks.py`` what must exist before a command starts; these
+handlers own nothing but the wiring, and import their stage only when they run, so
+``msrec --help`` stays fast. Each takes the parsed flags (``args.beam_args``: the flags a Beam
+job passes on to its runner) and returns the exit status.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
 import sys
-from typing import Sequence
+from typing import Any
 
 import msrec
 from msrec import config as msrec_config
-from msrec.app import progress
-
-DATA_ENV = "MSREC_DATA_DIR"
+from msrec import errors, flags
+from msrec.app import progress, server_commands
+from msrec.app.parsers import DATA_ENV
 
 
 def _resolve_input(dataset: str, given: str | None) -> str | None:
@@ -28,7 +31,9 @@ def _resolve_input(dataset: str, given: str | None) -> str | None:
         return os.path.join(os.environ[DATA_ENV], dataset)
     if dataset == "synthetic":
         return None
-    raise SystemExit(f"msrec: no input for {dataset!r}: pass --input DIR or set ${DATA_ENV}")
+    raise errors.BadFlag(
+        f"no input for {dataset!r}: pass --input DIR, or set ${DATA_ENV} to the folder of datasets"
+    )
 
 
 def _write_json(path: str, value: dict) -> None:
@@ -42,13 +47,14 @@ def _fresh_dir(path: str, overwrite: bool) -> None:
     if "://" in path:
         from apache_beam.io.filesystems import FileSystems
 
-        marker = f"{path.rstrip('/')}/_SUCCESS"
-        if FileSystems.exists(marker) and not overwrite:
-            raise SystemExit(f"msrec: {path} holds a finished run; pass --overwrite or use a new directory")
+        if FileSystems.exists(f"{path.rstrip('/')}/_SUCCESS") and not overwrite:
+            raise errors.OutputExists(
+                f"{path} holds a finished run; pass --overwrite or use a new directory", path
+            )
         return
     if os.path.exists(path) and os.listdir(path):
         if not overwrite:
-            raise SystemExit(f"msrec: {path} is not empty; pass --overwrite to replace it")
+            raise errors.OutputExists(f"{path} is not empty; pass --overwrite to replace it", path)
         shutil.rmtree(path)
     os.makedirs(path, exist_ok=True)
 
@@ -56,59 +62,60 @@ def _fresh_dir(path: str, overwrite: bool) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     import synthetic
 
-    spec = synthetic.SyntheticSpec(
-        num_users=args.users, num_items=args.items, num_interactions=args.interactions, seed=args.seed
-    )
+    try:
+        spec = synthetic.SyntheticSpec(
+            num_users=args.users, num_items=args.items, num_interactions=args.interactions, seed=args.seed
+        )
+    except ValueError as err:  # the generated world's own limits, e.g. enough items per category
+        raise errors.BadFlag(f"--users/--items/--interactions: {err}") from err
+    try:  # before the progress bar starts, so that a failure is a line of its own
+        os.makedirs(args.output, exist_ok=True)
+    except OSError as err:
+        raise errors.BadFlag(f"cannot write to --output {args.output}: {err.strerror or err}") from err
     with progress.bar("generate", spec.num_interactions) as bar:
         counts = synthetic.generate(args.output, spec, progress=bar.update_to)
     print(json.dumps({"output": args.output, **counts}))
     return 0
 
 
-def cmd_preprocess(args: argparse.Namespace, beam_args: Sequence[str]) -> int:
+def cmd_preprocess(args: argparse.Namespace) -> int:
     import synthetic
     from msrec import source_config as sources
     from preprocessing import pipeline
 
     dataset = sources.load(args.config) if args.config else sources.preset(args.dataset)
     input_dir = _resolve_input(dataset.name, args.input)
+    data = flags.config(args.data_config, args.set).data
     _fresh_dir(args.output, args.overwrite)
     if input_dir is None:
         if "://" in args.output:
-            raise SystemExit("msrec: generate the synthetic data locally (msrec generate) and pass --input")
+            raise errors.BadFlag("generate the synthetic data locally (msrec generate) and pass --input")
         input_dir = os.path.join(args.output, "raw")
         with progress.bar("generate synthetic", synthetic.SyntheticSpec().num_interactions) as bar:
             synthetic.generate(input_dir, synthetic.SyntheticSpec(seed=args.seed), progress=bar.update_to)
-    defaults = args.data_config or _dataset_config(dataset.name)  # the dataset's documented overrides
-    data = msrec_config.override(msrec_config.load(defaults), args.set).data
     print(f"msrec preprocess: {dataset.name} from {input_dir} -> {args.output}", flush=True)
     metadata = pipeline.run(
         dataset,
         input_dir,
         args.output,
         data,
-        beam_args,
+        args.beam_args,
         args.num_shards,
         args.max_bad_fraction,
         show_progress=True,
     )
     progress.print_source_report(metadata["sources"])
-    print(
-        json.dumps(
-            {
-                k: metadata[k]
-                for k in ("users", "evaluated_users", "catalog_items", "train_examples", "test_split_sha256")
-            }
-        )
-    )
+    keys = ("users", "evaluated_users", "catalog_items", "train_examples", "test_split_sha256")
+    print(json.dumps({k: metadata[k] for k in keys}))
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    config = flags.training_config(args)
     from msrec.datadir import DataDir
     from trainer import task
 
-    record = task.run(task.resolve_config(args), DataDir.open(args.data), args.model_dir)
+    record = task.run(config, DataDir.open(args.data), args.model_dir)
     print(json.dumps({"model_dir": args.model_dir, **record}))
     return 0
 
@@ -118,10 +125,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from trainer import artifacts, evaluate
     from trainer.scoring import Ranking
 
-    if not (args.model_dir or args.export):
-        raise SystemExit(
-            "msrec evaluate: pass --model-dir (the trained model), --export (a version), or both"
-        )
     report: dict = {"split": args.split}
     shown = {}
     if args.model_dir:
@@ -145,7 +148,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _served(version_dir: str, data, split: str) -> dict:
+def _served(version_dir: str, data: Any, split: str) -> dict:
     """PROTOCOL.md metrics of an export, asked through ``recommend_user`` (``serving/evaluate.py``)."""
     from serving import evaluate as served
     from trainer import evaluate
@@ -156,13 +159,14 @@ def _served(version_dir: str, data, split: str) -> dict:
 def _card_data_dir(version_dir: str) -> str:
     from msrec import signatures as S
 
-    with open(S.model_card(version_dir), encoding="utf-8") as f:
+    card = S.model_card(version_dir)
+    if not os.path.exists(card) and "://" not in card:
+        raise errors.NoModel(f"{version_dir} has no model card ({S.MODEL_CARD}); pass --data", version_dir)
+    with open(card, encoding="utf-8") as f:
         return json.load(f)["data"]["data_dir"]
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from modelserver import gate
     from msrec.datadir import DataDir
     from trainer import artifacts, blessing, evaluate, export
@@ -185,8 +189,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _data_card(data) -> dict:
-    """What the model card records of the data: where, which split, which versions."""
+def _data_card(data: Any) -> dict:
+    """What the model card records of the data (a ``DataDir``): where, which split, which versions."""
+    import tensorflow as tf
+    import tensorflow_recommenders as tfrs
+
     meta = data.metadata
     keys = (
         "dataset",
@@ -196,9 +203,6 @@ def _data_card(data) -> dict:
         "catalog_items",
         "train_interactions",
     )
-    import tensorflow as tf
-    import tensorflow_recommenders as tfrs
-
     versions = {
         "msrec": msrec.__version__,
         "tensorflow": tf.__version__,
@@ -207,65 +211,36 @@ def _data_card(data) -> dict:
     return {"data_dir": data.path, **{k: meta.get(k) for k in keys}, "versions": versions}
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from modelserver.server import main as server
-
-    return server.main(args.server_argv)
-
-
 def cmd_batch_predict(args: argparse.Namespace) -> int:
     from serving import batch_inference
 
-    return batch_inference.main(args.job_argv)
-
-
-def cmd_recommend(args: argparse.Namespace) -> int:
-    from modelserver import client as clients
-    from msrec import features as F
-    from msrec import signatures as S
-
-    cls = clients.RestClient if args.rest else clients.GrpcClient
-    client = cls(args.server, args.model_name)
-    try:
-        out = client.predict({F.USER_ID: [args.user_id]}, signature_name=S.RECOMMEND_USER)
-    finally:
-        client.close()
-    ids = [i.decode() if isinstance(i, bytes) else str(i) for i in out[S.ITEM_IDS][0][: args.k]]
-    print(
-        json.dumps(
-            {
-                "user_id": args.user_id,
-                "item_ids": ids,
-                "scores": [round(float(s), 5) for s in out[S.SCORES][0][: args.k]],
-            }
-        )
+    report = batch_inference.run(
+        args.model,
+        args.input,
+        args.output,
+        args.input_format,
+        args.output_format,
+        args.k,
+        args.beam_args,
+        num_shards=args.num_shards,
+        min_batch_size=args.min_batch_size,
+        max_batch_size=args.max_batch_size,
+        max_bad_fraction=args.max_bad_fraction,
+        overwrite=args.overwrite,
     )
+    print(json.dumps(report, sort_keys=True))
     return 0
-
-
-def _experiment_config(args: argparse.Namespace):
-    return msrec_config.override(msrec_config.load(args.config or _dataset_config(args.dataset)), args.set)
-
-
-def _dataset_config(dataset: str) -> str | None:
-    """The documented per-dataset overrides shipped in msrec/presets/, if any."""
-    import importlib.resources
-
-    path = importlib.resources.files("msrec").joinpath("presets", f"{dataset}.model.yaml")
-    return str(path) if path.is_file() else None
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from msrec.app import experiments
 
+    config = flags.config(args.config, args.set)
     workdir = args.workdir or os.path.join("runs", "benchmark", args.dataset)
+    input_dir = _resolve_input(args.dataset, args.input)
+    tune_minutes = args.budget_minutes if args.tune else None
     result = experiments.benchmark(
-        args.dataset,
-        _resolve_input(args.dataset, args.input),
-        workdir,
-        _experiment_config(args),
-        args.seeds,
-        tune_minutes=args.budget_minutes if args.tune else None,
+        args.dataset, input_dir, workdir, config, args.seeds, tune_minutes=tune_minutes
     )
     _write_json(args.output, result)
     progress.print_metrics({"msrec (mean)": result["test"], "MostPopular": result["popularity"]})
@@ -274,12 +249,12 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from msrec.app import tune
+
+    base = flags.config(args.config, args.set)
     from msrec.datadir import DataDir
 
-    base = msrec_config.override(msrec_config.load(args.config), args.set)
-    result = tune.run(
-        DataDir.open(args.data), args.workdir or os.path.join("runs", "tune"), base, args.budget_minutes
-    )
+    workdir = args.workdir or os.path.join("runs", "tune")
+    result = tune.run(DataDir.open(args.data), workdir, base, args.budget_minutes)
     path = tune.write(result, args.output_dir)
     print(tune.markdown(result))
     print(json.dumps({"tuned_config": path, "overrides": result["overrides"]}))
@@ -289,10 +264,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def cmd_ablation(args: argparse.Namespace) -> int:
     from msrec.app import experiments
 
+    config = flags.config(args.config, args.set)
     workdir = args.workdir or os.path.join("runs", "ablation", args.dataset)
-    rows = experiments.ablation(
-        args.dataset, _resolve_input(args.dataset, args.input), workdir, _experiment_config(args)
-    )
+    rows = experiments.ablation(args.dataset, _resolve_input(args.dataset, args.input), workdir, config)
     os.makedirs(args.output_dir, exist_ok=True)
     stem = os.path.join(args.output_dir, f"ablation-{args.dataset}")
     _write_json(stem + ".json", rows)
@@ -307,3 +281,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from msrec.app import demo
 
     return demo.run(args.workdir, epochs=args.epochs)
+
+
+HANDLERS = {
+    "generate": cmd_generate,
+    "preprocess": cmd_preprocess,
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "export": cmd_export,
+    "serve": server_commands.serve,
+    "batch-predict": cmd_batch_predict,
+    "recommend": server_commands.recommend,
+    "benchmark": cmd_benchmark,
+    "ablation": cmd_ablation,
+    "tune": cmd_tune,
+    "demo": cmd_demo,
+}

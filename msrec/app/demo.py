@@ -35,25 +35,34 @@ def _done(started: float) -> None:
 
 def run(workdir: str, epochs: int | None = None, users_shown: int = 3) -> int:
     """Runs the demo in ``workdir`` (replaced) and prints what each stage produced."""
-    import synthetic
-    from modelserver import gate
-    from modelserver.client import GrpcClient
-    from modelserver.server.main import ModelServer
-    from msrec.datadir import DataDir
-    from preprocessing import pipeline
-    from trainer import artifacts, evaluate, export, task
-    from trainer.scoring import Ranking
-
     shutil.rmtree(workdir, ignore_errors=True)
     raw, data_dir = os.path.join(workdir, "raw"), os.path.join(workdir, "data")
     model_dir, export_base = os.path.join(workdir, "model"), os.path.join(workdir, "export")
     config = msrec_config.override(msrec_config.Config(), [f"train.epochs={epochs}"] if epochs else [])
-    begun = t = _stage(1, "generate the synthetic multi-source dataset")
+    begun = time.time()
+    spec = _generate(raw)
+    _preprocess(raw, data_dir, config)
+    trained = _train_and_evaluate(config, data_dir, model_dir)
+    tastes, fan, item = _export(spec, trained, export_base, workdir)
+    _serve_and_recommend(export_base, _sample_users(raw, users_shown) + [fan], tastes, fan, item["item_id"])
+    print(f"\nDemo finished in {time.time() - begun:.0f}s. Artifacts under {workdir}/")
+    return 0
+
+
+def _generate(raw: str) -> Any:
+    import synthetic
+
+    t = _stage(1, "generate the synthetic multi-source dataset")
     spec = synthetic.SyntheticSpec()
     with progress.bar("   interactions", spec.num_interactions) as bar:
         counts = synthetic.generate(raw, spec, progress=bar.update_to)
     print(f"   {json.dumps(counts)}")
     _done(t)
+    return spec
+
+
+def _preprocess(raw: str, data_dir: str, config: msrec_config.Config) -> None:
+    from preprocessing import pipeline
 
     t = _stage(2, "preprocess with Apache Beam (DirectRunner)")
     metadata = pipeline.run(sources.preset("synthetic"), raw, data_dir, config.data, show_progress=True)
@@ -64,17 +73,38 @@ def run(workdir: str, epochs: int | None = None, users_shown: int = 3) -> int:
     )
     _done(t)
 
-    t = _stage(3, "train the two-tower model (TFRS, in-batch softmax)")
-    task.run(config, DataDir.open(data_dir), model_dir)
+
+def _train_and_evaluate(config: msrec_config.Config, data_dir: str, model_dir: str) -> Any:
+    """Trains and evaluates; returns ``artifacts.load``'s (model, resolved config, data handle)."""
+    from msrec.datadir import DataDir
+    from trainer import artifacts, evaluate, task
+    from trainer.scoring import Ranking
+
+    t = _stage(3, "train the two-tower model (TFRS, in-batch softmax over whole sequences)")
+    data = DataDir.open(data_dir)
+    task.run(config, data, model_dir)
     _done(t)
 
     t = _stage(4, "evaluate on the full catalog (PROTOCOL.md)")
-    model, trained, data = artifacts.load(model_dir)
+    model, trained, _ = artifacts.load(model_dir, data)
     result = evaluate.evaluate(model, Ranking.of(trained.model), data)
     progress.print_metrics({"msrec": result["model"], "MostPopular": result["popularity"]})
     lift = result["model"]["HR@10"] / max(result["popularity"]["HR@10"], 1e-9)
     print(f"   HR@10 is {lift:.1f}x MostPopular's")
     _done(t)
+    return model, trained, data
+
+
+def _export(
+    spec: Any, trained: Any, export_base: str, workdir: str
+) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """Exports, with one new item about a user's favourite topic; returns (tastes, that user, item)."""
+    import synthetic
+    from modelserver import gate
+    from trainer import artifacts, export
+    from trainer.scoring import Ranking
+
+    model, config, data = trained
 
     t = _stage(5, "export a versioned SavedModel for TF Serving, plus one new item nobody has met")
     tastes = synthetic.favourite_topics(spec)  # the hidden world's: no model has seen them
@@ -83,27 +113,29 @@ def run(workdir: str, epochs: int | None = None, users_shown: int = 3) -> int:
     print(f"   new item {item['item_id']}, about {fan}'s favourite topic ({tastes[fan].name}):")
     print(f"   {item['title']!r} {item['categories'] + item['tags']}: {item['description']}")
     served = artifacts.served(model, data, os.path.join(workdir, NEW_ITEMS))
-    path = export.export(
-        model, Ranking.of(trained.model), trained.serving, served, export_base, gate=gate.run
-    )
+    path = export.export(model, Ranking.of(config.model), config.serving, served, export_base, gate=gate.run)
     print(f"   {path}")
     _done(t)
+    return tastes, fan, item
+
+
+def _serve_and_recommend(export_base: str, users: list[str], tastes: dict, fan: str, item_id: str) -> None:
+    from modelserver.client import GrpcClient
+    from modelserver.server.main import ModelServer
 
     t = _stage(6, "serve over TF Serving's gRPC API and recommend")
     server = ModelServer("msrec", export_base, port=0, poll_seconds=0)
     server.start()
     try:
         with GrpcClient(f"127.0.0.1:{server.port}", "msrec") as client:
-            for user in _sample_users(raw, users_shown) + [fan]:
+            for user in users:
                 out = client.predict({F.USER_ID: [user]}, signature_name=S.RECOMMEND_USER)
                 top = [i.decode() for i in out[S.ITEM_IDS][0][:10]]
                 print(f"   msrec recommend --user_id {user}: {' '.join(top)}")
-            _show_new_item(client, tastes, fan, item["item_id"])
+            _show_new_item(client, tastes, fan, item_id)
     finally:
         server.stop(grace=1.0)
     _done(t)
-    print(f"\nDemo finished in {time.time() - begun:.0f}s. Artifacts under {workdir}/")
-    return 0
 
 
 def _sample_users(raw_dir: str, n: int) -> list[str]:

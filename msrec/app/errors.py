@@ -1,12 +1,14 @@
 """What people see when a command fails for an expected reason: one paragraph, exit status 2.
 
-``cli.main`` hands every exception of a command to ``report``. An expected failure (a
-config that cannot be used, a source without files or rows, too many bad rows) becomes
-one paragraph naming the source, the file and what to do, followed by the per-source
-report when the run got that far; ``--debug`` adds the traceback. Anything else is a bug:
-``report`` returns None and the caller re-raises it, traceback and all.
+``cli.main`` hands every exception of a command to ``report``. An expected failure (a path that
+is not there, a data directory whose preprocessing did not finish, a model directory without a
+model, a server that does not answer, a config that cannot be used, a source without files or
+rows, too many bad rows) becomes one paragraph naming what is wrong and what to do, followed by
+the per-source report when a preprocessing run got that far; ``--debug`` adds the traceback.
+Anything else is a bug: ``report`` returns None and the caller re-raises it, traceback and all.
 
-The stages raise typed exceptions carrying that context; the wording lives here, once.
+The stages and ``msrec/app/checks.py`` raise typed exceptions (``msrec/errors.py``,
+``preprocessing/errors.py``) carrying that context; the wording lives here, once.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ import textwrap
 import traceback
 from typing import Any, Callable, Mapping, TextIO
 
+from msrec import errors, paths
 from msrec.app import progress
 from msrec.source_config import ConfigError
-from msrec.text.checkpoint import CheckpointNotFoundError
 from preprocessing import errors as source_errors
 from preprocessing.lines import MAX_LINE_BYTES
 
@@ -99,18 +101,96 @@ def _checkpoint(err: BaseException) -> str:
     return f"{err} Or set data.text_encoder=none to preprocess without item text vectors."
 
 
+PREPROCESS = "`msrec preprocess --output DIR`"
+# What to do about a path a flag named that is not there, by flag.
+MISSING = {
+    "--data": f"Pass --data the output directory of a finished {PREPROCESS} run.",
+    "--config": "Pass --config the path of a config file (JSON or YAML), or leave it out for the defaults.",
+    "--data-config": "Pass --data-config the path of a config file (JSON or YAML), or leave it out.",
+    "--input": "Pass --input the folder that holds the dataset's files (batch-predict: the file or glob "
+    "of its requests).",
+    "--new-items": "Pass --new-items a JSON Lines file of the new items.",
+    "--model_base_path": "Pass --model_base_path the --export-base directory of `msrec export` (it holds "
+    "<version>/ directories).",
+    "--model_config_file": "Pass --model_config_file the path of a ModelServerConfig text proto.",
+}
+# What to do about a directory without a model, by flag.
+NO_MODEL = {
+    "--model-dir": "Pass --model-dir the directory `msrec train --model-dir` wrote; a training run that "
+    "stopped before its end saves no model there.",
+    "--export": "Pass --export a version directory DIR/<version>/ that `msrec export --export-base DIR` "
+    "wrote.",
+    "--model": "Pass --model a version directory DIR/<version>/, or the --export-base DIR of `msrec export`.",
+}
+
+
+def _missing_input(err: errors.MissingInput) -> str:
+    return f"{err}. {MISSING.get(err.flag or '', 'Check the path.')}"
+
+
+def _unfinished(err: errors.UnfinishedInput) -> str:
+    return (
+        f"{err}: preprocessing writes {paths.SUCCESS} last, so it stopped or is still running. Run "
+        f"`msrec preprocess --output {err.path} --overwrite` to completion, or pass --data the output "
+        "directory of a run that finished."
+    )
+
+
+def _no_model(err: errors.NoModel) -> str:
+    return f"{err}. {NO_MODEL.get(err.flag or '', '')}".strip()
+
+
+def _unavailable(err: errors.ServerUnavailable) -> str:
+    return (
+        f"{err}. Start one with `msrec serve --model_base_path DIR --port PORT` (add --rest_api_port PORT "
+        "for --rest) and pass --server HOST:PORT of it; one that is starting answers once its model loaded."
+    )
+
+
+def _server_error(err: errors.ServerError) -> str:
+    advice = {
+        "NOT_FOUND": "Check --model_name: it is the name `msrec serve --model_name` was given.",
+        "INVALID_ARGUMENT": "Check that the server serves an msrec export (its recommend_user signature).",
+    }
+    return f"{err}. {advice.get(err.code, 'The server log says more.')}"
+
+
+def _bad_config(err: errors.BadConfig) -> str:
+    return (
+        f"{err}. Fix the file or the --set value (KEY=VALUE, e.g. train.epochs=8); msrec/config.py "
+        "documents every key."
+    )
+
+
+def _expected(err: errors.ExpectedError) -> str:
+    return f"{err}."
+
+
+def messages() -> tuple[tuple[type[BaseException], Callable[..., str]], ...]:
+    """Each expected failure's type and its wording, most specific first."""
+    from msrec.text.checkpoint import CheckpointNotFoundError  # numpy: not for `msrec --help`
+
+    return ((CheckpointNotFoundError, _checkpoint), *MESSAGES)
+
+
 MESSAGES: tuple[tuple[type[BaseException], Callable[..., str]], ...] = (
-    (CheckpointNotFoundError, _checkpoint),
     (ConfigError, _config),
     (source_errors.MissingSourceError, _missing),
     (source_errors.EmptySourceError, _empty),
     (source_errors.BadSourceError, _bad),
+    (errors.MissingInput, _missing_input),
+    (errors.UnfinishedInput, _unfinished),
+    (errors.NoModel, _no_model),
+    (errors.ServerUnavailable, _unavailable),
+    (errors.ServerError, _server_error),
+    (errors.BadConfig, _bad_config),
+    (errors.ExpectedError, _expected),  # BadFlag, OutputExists and the rest: their message says it
 )
 
 
 def explain(err: BaseException) -> str | None:
     """The paragraph for an expected failure, or None when ``err`` is a bug."""
-    for kind, message in MESSAGES:
+    for kind, message in messages():
         if isinstance(err, kind):
             return textwrap.fill(
                 f"msrec: {message(err)}", WIDTH, break_long_words=False, break_on_hyphens=False

@@ -94,8 +94,8 @@ def served(model_dir: str, data: DataDir, shown: progress.RunProgress | None = N
     model, config, _ = artifacts.load(model_dir, data)
     card = {"data": {"data_dir": data.path}}
     base = os.path.join(model_dir, "export")
-    served_ = artifacts.served(model, data)
-    version = export.export(model, Ranking.of(config.model), config.serving, served_, base, card, gate.run)
+    inputs = artifacts.served(model, data)
+    version = export.export(model, Ranking.of(config.model), config.serving, inputs, base, card, gate.run)
     return served_evaluation.evaluate(version, evaluate.held_out(data, "test"))
 
 
@@ -167,21 +167,7 @@ def benchmark(
     else:
         config, mix_table = choose_mix(config, data, os.path.join(workdir, "model-validation"), shown)
     shown.step()
-    runs = []
-    for seed in range(seeds):
-        shown.show(f"seed {seed + 1}/{seeds} · train")
-        seeded = msrec_config.override(config, [f"train.seed={seed}"])
-        model_dir = os.path.join(workdir, f"model-seed{seed}")
-        result = train_and_test(seeded, data, model_dir, shown)
-        result["served"] = served(model_dir, data, shown)
-        runs.append(result)
-        shown.step()
-        m, s = result["model"], result["served"]
-        shown.write(
-            f"seed {seed}: HR@10 {m['HR@10']:.4f} NDCG@10 {m['NDCG@10']:.4f} ({result['seconds']}s); "
-            f"served HR@10 {s['HR@10']:.4f} NDCG@10 {s['NDCG@10']:.4f}, "
-            f"known items returned {s['known_items_returned']}"
-        )
+    runs = [_seed_run(config, seed, seeds, data, workdir, shown) for seed in range(seeds)]
     shown.close()
     mean, std = mean_std([r["model"] for r in runs])
     served_mean, _ = mean_std([r["served"] for r in runs])
@@ -204,6 +190,30 @@ def benchmark(
         "mix": mix_table,
         "tuning": tuning,  # VALIDATION metrics of each graph_score_weight; the best one is in config
     }
+
+
+def _seed_run(
+    config: msrec_config.Config,
+    seed: int,
+    seeds: int,
+    data: DataDir,
+    workdir: str,
+    shown: progress.RunProgress,
+) -> dict[str, Any]:
+    """One benchmark seed: train, TEST in process and through the export's signatures."""
+    shown.show(f"seed {seed + 1}/{seeds} · train")
+    seeded = msrec_config.override(config, [f"train.seed={seed}"])
+    model_dir = os.path.join(workdir, f"model-seed{seed}")
+    result = train_and_test(seeded, data, model_dir, shown)
+    result["served"] = served(model_dir, data, shown)
+    shown.step()
+    m, s = result["model"], result["served"]
+    shown.write(
+        f"seed {seed}: HR@10 {m['HR@10']:.4f} NDCG@10 {m['NDCG@10']:.4f} ({result['seconds']}s); "
+        f"served HR@10 {s['HR@10']:.4f} NDCG@10 {s['NDCG@10']:.4f}, "
+        f"known items returned {s['known_items_returned']}"
+    )
+    return result
 
 
 def ablation_variants(config: msrec_config.Config) -> list[tuple[str, tuple[str, ...]]]:

@@ -7,10 +7,6 @@ from typing import Any, Mapping, TextIO
 
 import tqdm
 
-from msrec import metrics
-
-METRIC_KEYS = metrics.TABLE
-
 
 class Bar(tqdm.tqdm):
     """A tqdm bar that also takes the done count (``update_to``), as generators report it."""
@@ -75,9 +71,12 @@ def print_source_report(report: Mapping[str, Mapping[str, Any]], stream: TextIO 
 
 def print_metrics(systems: Mapping[str, Mapping[str, float]], stream: TextIO = sys.stdout) -> None:
     """One row per system, PROTOCOL.md's metrics as columns."""
-    print(f"{'system':<14}" + "".join(f"{k:>13}" for k in METRIC_KEYS) + f"{'users':>8}", file=stream)
+    from msrec import metrics  # numpy: not for `msrec --help`
+
+    keys = metrics.TABLE
+    print(f"{'system':<14}" + "".join(f"{k:>13}" for k in keys) + f"{'users':>8}", file=stream)
     for name, m in systems.items():
         print(
-            f"{name:<14}" + "".join(f"{m[k]:>13.4f}" for k in METRIC_KEYS) + f"{m['num_users']:>8}",
+            f"{name:<14}" + "".join(f"{m[k]:>13.4f}" for k in keys) + f"{m['num_users']:>8}",
             file=stream,
         )

@@ -7,16 +7,23 @@ default. Child processes (the export gate, Beam workers) inherit the environment
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
+from typing import Iterator
 
 NOISY_LOGGERS = ("tensorflow", "absl", "apache_beam", "h5py", "matplotlib", "py.warnings")
 OWN_LOGGERS = ("msrec", "preprocessing", "trainer", "serving", "synthetic", "modelserver")
 
 
+_verbose = False
+
+
 def configure(verbose: bool) -> None:
     """Call before TensorFlow is first imported (the C++ log level is read then)."""
+    global _verbose
+    _verbose = verbose
     if verbose:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
         logging.basicConfig(level=logging.INFO, format="%(levelname).1s %(name)s: %(message)s")
@@ -39,6 +46,22 @@ def configure(verbose: bool) -> None:
         pass
 
 
+@contextlib.contextmanager
+def muted() -> Iterator[None]:
+    """Points file descriptor 2 (C++ stderr) at /dev/null meanwhile, unless ``--verbose``."""
+    if _verbose:
+        yield
+        return
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def start_tensorflow() -> None:
     """Imports TensorFlow and initialises its devices with the C++ stderr muted.
 
@@ -46,14 +69,8 @@ def start_tensorflow() -> None:
     are on", "Could not find cuda drivers", cuInit errors), ignoring ``TF_CPP_MIN_LOG_LEVEL``;
     file descriptor 2 is pointed at /dev/null for that moment only. Errors still raise.
     """
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
+    with muted():
         import tensorflow as tf
 
         tf.config.list_physical_devices("CPU")
         tf.constant(0)  # creates the eager context: the last of the start-up lines
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)

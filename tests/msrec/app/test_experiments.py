@@ -19,11 +19,11 @@ def test_ablation_adds_the_shipped_sources_only_when_no_variant_has_them():
     assert len(experiments.ablation_variants(shuffled)) == len(experiments.ABLATION)
 
 
-def test_the_refit_stops_where_the_validation_run_kept_its_weights(tiny_data, tmp_path):
+def test_the_refit_stops_where_the_validation_run_kept_its_weights(tiny_source, tmp_path):
     from msrec import paths
 
     base = config.override(config.Config(), ["train.epochs=3", "train.early_stopping_patience=1"])
-    chosen, table = experiments.choose_mix(base, tiny_data, str(tmp_path / "validation"))
+    chosen, table = experiments.choose_mix(base, tiny_source, str(tmp_path / "validation"))
     run = json.load(open(paths.model_run(str(tmp_path / "validation"))))
     assert len(run["val_NDCG@10"]) >= 2 and table
     kept, curve = run["best_epoch"], run["val_NDCG@10"]

@@ -8,9 +8,9 @@ from msrec.app import tune
 from trainer import mix
 
 
-def test_tuning_starts_from_the_defaults_and_writes_a_config_train_can_read(tiny_data, tmp_path):
+def test_tuning_starts_from_the_defaults_and_writes_a_config_train_can_read(tiny_source, tmp_path):
     base = config.override(config.Config(), ["train.epochs=1"])
-    result = tune.run(tiny_data, str(tmp_path / "trials"), base, budget_minutes=0.01)
+    result = tune.run(tiny_source, str(tmp_path / "trials"), base, budget_minutes=0.01)
     first = result["trials"][0]
     assert (first["temperature"], first["embedding_dim"], first["epochs"]) == (0.1, 64, 1)
     assert first["graph_score_weight"] in mix.WEIGHTS
