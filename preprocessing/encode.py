@@ -1,7 +1,7 @@
 """Joins item content and user profiles onto examples and encodes them as tf.Example.
 
 Items and users are small next to interactions, so they join as side inputs
-(a dict per worker) rather than through a shuffle. The dicts hold packed records (``Tables``),
+(a dict per worker) rather than through a shuffle. The dicts hold packed records (``Lookups``),
 unpacked when a key is read: measured with tracemalloc on the 25 M benchmark's items, an item's
 record takes about 1,010 bytes live and 336 packed, its 20 graph neighbours 3,030 and 474, so
 500,000 items take about 2 GB live in every worker. ``EncodeTimelines`` writes all of a
@@ -34,15 +34,16 @@ ITEM_SIDE = (
 )
 
 
-class Tables(NamedTuple):
-    """The encoders' side inputs: PCollections of ``(id, packed record)`` (``batches.packed``)."""
+class Lookups(NamedTuple):
+    """What the encoders look up by id, as side inputs: PCollections of ``(id, packed record)``
+    (``batches.packed``), read in each worker as dicts (``Unpacking``)."""
 
     items: Any  # Item
     users: Any  # User
     neighbors: Any  # the item graph's [(neighbour, weight), ...]
 
     @classmethod
-    def of(cls, items, users, neighbors) -> Tables:
+    def of(cls, items, users, neighbors) -> Lookups:
         pack = lambda name, pcoll: pcoll | f"Pack{name}" >> beam.MapTuple(lambda k, v: (k, packed(v)))  # noqa: E731
         return cls(pack("Items", items), pack("Users", users), pack("Neighbors", neighbors))
 
@@ -53,21 +54,21 @@ class Tables(NamedTuple):
 class Unpacking(Mapping):
     """A side input's dict of packed records, read as the records."""
 
-    def __init__(self, table: Mapping[str, bytes]):
-        self._table = table
+    def __init__(self, packed: Mapping[str, bytes]):
+        self._packed = packed
 
     def __getitem__(self, key: str) -> Any:
-        return unpacked(self._table[key])
+        return unpacked(self._packed[key])
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._table)
+        return iter(self._packed)
 
     def __len__(self) -> int:
-        return len(self._table)
+        return len(self._packed)
 
     @classmethod
-    def each(cls, *tables: Mapping[str, bytes]) -> tuple[Unpacking, ...]:
-        return tuple(cls(table) for table in tables)
+    def each(cls, *lookups: Mapping[str, bytes]) -> tuple[Unpacking, ...]:
+        return tuple(cls(packed) for packed in lookups)
 
 
 def item_content(item: Item | None) -> dict[str, list[str]]:
@@ -113,12 +114,12 @@ class _Encode(beam.DoFn):
 class EncodeExamples(beam.PTransform):
     """Value dicts -> serialized tf.Example bytes, with content and item neighbours joined in."""
 
-    def __init__(self, features: tuple[F.Feature, ...], tables: Tables):
+    def __init__(self, features: tuple[F.Feature, ...], lookups: Lookups):
         super().__init__()
-        self._features, self._tables = features, tables
+        self._features, self._lookups = features, lookups
 
     def expand(self, values):
-        return values | "Encode" >> beam.ParDo(_Encode(self._features), **self._tables.side_inputs())
+        return values | "Encode" >> beam.ParDo(_Encode(self._features), **self._lookups.side_inputs())
 
 
 class _EncodeTimeline(beam.DoFn):
@@ -158,11 +159,11 @@ class EncodeTimelines(beam.PTransform):
     user's profile joined in, as ``EncodeExamples`` would give them one by one.
     """
 
-    def __init__(self, features, tables: Tables, history_length: int, mode: str = "prefix"):
+    def __init__(self, features, lookups: Lookups, history_length: int, mode: str = "prefix"):
         super().__init__()
-        self._features, self._length, self._mode, self._tables = features, history_length, mode, tables
+        self._features, self._length, self._mode, self._lookups = features, history_length, mode, lookups
 
     def expand(self, timelines):
         return timelines | "Encode" >> beam.ParDo(
-            _EncodeTimeline(self._features, self._length, self._mode), **self._tables.side_inputs()
+            _EncodeTimeline(self._features, self._length, self._mode), **self._lookups.side_inputs()
         ).with_outputs(*paths.SPLITS)

@@ -32,7 +32,19 @@ from msrec import auto, paths
 from msrec import config as msrec_config
 from msrec import features as F
 from msrec.source_config import DatasetSpec, resolve
-from preprocessing import batches, content, encode, graphs, progress, sequences, split, stats, text, vocab
+from preprocessing import (
+    batches,
+    content,
+    encode,
+    graphs,
+    item_text,
+    progress,
+    sequences,
+    split,
+    stats,
+    text_encoder,
+    vocab,
+)
 from preprocessing.errors import BadSourceError, check_report  # noqa: F401 (re-exported)
 from preprocessing.sources import DEAD, NAMESPACE, VALID, ReadSource, check_source, check_sources
 
@@ -207,11 +219,11 @@ def build(
         | "JoinFriends" >> beam.CoGroupByKey()
         | "WithFriends" >> beam.FlatMap(sequences.with_friends)
     )
-    tables = encode.Tables.of(items, users, neighbors)
+    lookups = encode.Lookups.of(items, users, neighbors)
     examples = joined | "Examples" >> encode.EncodeTimelines(
-        contract, tables, lengths.history, data.history_mode
+        contract, lookups, lengths.history, data.history_mode
     )
-    encoder = lambda features: encode.EncodeExamples(features, tables)
+    encoder = lambda features: encode.EncodeExamples(features, lookups)
     counts = []
     for name in paths.SPLITS:
         _write_records(examples[name], output_dir, name, shards)
@@ -237,10 +249,10 @@ def build(
         paths.CANDIDATES,
         shards,
     )
-    text_encoder = text.resolve(data)
-    if text_encoder is not None:
-        embedded = {"catalog": catalog, "items": items} | "EmbedItemText" >> text.EmbedItemText(
-            text_encoder, data.text_fields, clock
+    encoder = text_encoder.resolve(data)
+    if encoder is not None:
+        embedded = {"catalog": catalog, "items": items} | "EmbedItemText" >> item_text.EmbedItemText(
+            encoder, data.text_fields, clock
         )
         _write_records(embedded, output_dir, paths.ITEM_TEXT, shards)
     tests = timelines | "Evaluated" >> beam.Filter(lambda t: t.test is not None)
@@ -272,11 +284,16 @@ def build(
     )
 
 
-def source_report(result: Any, kinds: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Per source: read = valid + dead-lettered, and dead letters by reason."""
-    counters = {}
+def counters(result: Any) -> dict[str, int]:
+    """The run's ``msrec.preprocess`` counters by name, summed over steps (committed, else attempted)."""
+    counts: dict[str, int] = {}
     for c in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
-        counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
+        counts[c.key.metric.name] = counts.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
+    return counts
+
+
+def source_report(counters: dict[str, int], kinds: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per source, from the run's ``counters``: read = valid + dead-lettered, and dead letters by reason."""
     report = {}
     for kind in kinds:
         reasons = {
@@ -328,7 +345,8 @@ def run(
     result.wait_until_finish()
     if clock is not None:
         clock.say("pipeline finished; writing metadata")
-    report = source_report(result, list(dataset.sources))
+    counts = counters(result)
+    report = source_report(counts, list(dataset.sources))
     with FileSystems.open(paths.join(output_dir, "stats.json")) as f:
         stats = json.loads(f.read().decode("utf-8"))
     metadata = {
@@ -351,9 +369,9 @@ def run(
         "seconds": round(time.time() - started, 1),
         **stats,
     }
-    text_encoder = text.resolve(data)
-    if text_encoder is not None:
-        metadata["text_embedding"] = text.report(result, text_encoder)
+    encoder = text_encoder.resolve(data)
+    if encoder is not None:
+        metadata["text_embedding"] = item_text.report(counts, encoder)
     _write_json(paths.join(output_dir, paths.METADATA), metadata)
     _write_statistics(output_dir, metadata)
     files = {kind: resolve(input_dir, spec) for kind, spec in dataset.sources.items()}

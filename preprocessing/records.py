@@ -151,11 +151,11 @@ def _item(row: Any, spec: SourceSpec) -> Item:
         if flag == "1":
             categories += (name,)
     tags = _values(_optional(row, spec, "tags"), spec)
-    title, description = (_text(_optional(row, spec, name)) for name in ("title", "description"))
+    title, description = (_string(_optional(row, spec, name)) for name in ("title", "description"))
     return Item(_id(row, spec, "item_id"), categories, tags, F.words(title), title, description)
 
 
-def _text(raw: Any) -> str:
+def _string(raw: Any) -> str:
     return "" if raw is ABSENT or raw is None else str(raw)
 
 

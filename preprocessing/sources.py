@@ -80,35 +80,35 @@ class ParseFile(beam.DoFn):
                 if self._clock is not None and progress.due(number):
                     self._clock.say(f"{self._kind}: {number:,} lines read from {os.path.basename(path)}")
                 try:
-                    text = self._decode(line)
+                    decoded = self._decode(line)
                 except records.BadRecord as err:  # shown as well as undecodable bytes can be
                     self._read.inc()
-                    raw, length = line.text.decode("utf-8", "replace"), line.length if line.cut else None
+                    raw, length = line.data.decode("utf-8", "replace"), line.length if line.cut else None
                     yield reject(self._kind, Row(path, number, raw, None), err.reason, err.detail, length)
                     continue
                 if number == 1 and spec.header and spec.format == "csv":
-                    header = [c.strip() for c in records.split_columns(text, spec)]
+                    header = [c.strip() for c in records.split_columns(decoded, spec)]
                     continue
-                if not text.strip():
+                if not decoded.strip():
                     continue  # blank lines (e.g. a trailing one) are not rows
                 self._read.inc()
                 try:
-                    record = records.parse_row(self._kind, spec, text, header)
+                    record = records.parse_row(self._kind, spec, decoded, header)
                 except records.BadRecord as err:
-                    yield self._reject(path, number, text, err)
+                    yield self._reject(path, number, decoded, err)
                     continue
-                yield Row(path, number, text, record)
+                yield Row(path, number, decoded, record)
                 rows += 1
         if self._clock is not None:
             self._clock.say(f"{self._kind}: {os.path.basename(path)} read, {rows:,} parsed rows")
 
     def _decode(self, line: lines.Line) -> str:
-        """The line's text; ``BadRecord`` if it is too long to be a row or not in the encoding."""
+        """The line, decoded; ``BadRecord`` if it is too long to be a row or not in the encoding."""
         if line.cut:
             detail = f"{line.length:,} bytes; a row may have {lines.MAX_LINE_BYTES:,}"
             raise records.BadRecord("line_too_long", detail)
         try:
-            return line.text.decode(self._spec.encoding)
+            return line.data.decode(self._spec.encoding)
         except UnicodeDecodeError as err:
             raise records.BadRecord("bad_encoding", str(err)) from None
 
