@@ -39,6 +39,7 @@ from preprocessing import (
     graphs,
     item_text,
     progress,
+    scoring_graph,
     sequences,
     split,
     stats,
@@ -88,9 +89,9 @@ def _items(read: dict, p: beam.Pipeline, k: int):
 
 
 def _item_words(read: dict, items):
-    """Per category and tag, the items it labels (``graphs.item_words``): every tagging when the
+    """Per category and tag, the items it labels (``scoring_graph.item_words``): every tagging when the
     dataset has an ``item_tags`` source."""
-    return graphs.item_words(items, read["item_tags"][VALID] if "item_tags" in read else None)
+    return scoring_graph.item_words(items, read["item_tags"][VALID] if "item_tags" in read else None)
 
 
 def _write_dead_letters(read: dict, output_dir: str) -> None:
@@ -185,10 +186,10 @@ def build(
     known_counts = None  # TRAIN + VALIDATION counts, for the refit model's scoring graph
     if data.regression_refit:
         known_counts = _item_counts(user_batches, "known_items", ("KnownItems", "KnownItemCounts"))
-    scoring, scoring_refit = user_batches | "ScoringGraph" >> graphs.BuildScoringGraph(
+    scoring, scoring_refit = user_batches | "ScoringGraph" >> scoring_graph.BuildScoringGraph(
         data.regression_l2,
         data.regression_neighbors,
-        graphs.budget_items(data.regression_memory_gib, data.regression_max_items),
+        scoring_graph.budget_items(data.regression_memory_gib, data.regression_max_items),
         item_counts,
         known_counts,
         clock,
@@ -357,7 +358,9 @@ def run(
         "data_config": msrec_config.to_dict(data),
         "scoring_graph": {
             "memory_gib": data.regression_memory_gib,
-            "max_covered_items": graphs.budget_items(data.regression_memory_gib, data.regression_max_items),
+            "max_covered_items": scoring_graph.budget_items(
+                data.regression_memory_gib, data.regression_max_items
+            ),
         },
         # What the data is, for the trainer's auto settings (msrec/auto.py).
         "data_profile": {
