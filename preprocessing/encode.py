@@ -1,5 +1,6 @@
 """Joins item content and user profiles onto examples and encodes them as tf.Example.
 
+``EncodeRecords``, the pipeline's step after the graphs, makes every record folder's examples.
 Items and users are small next to interactions, so they join as side inputs
 (a dict per worker) rather than through a shuffle. The dicts hold packed records (``Lookups``),
 unpacked when a key is read: measured with tracemalloc on the 25 M benchmark's items, an item's
@@ -18,8 +19,10 @@ import apache_beam as beam
 
 from msrec import features as F
 from msrec import paths
-from preprocessing import sequences
+from msrec.config import DataConfig
+from preprocessing import progress, sequences, text_encoder
 from preprocessing.batches import packed, unpacked
+from preprocessing.item_text import EmbedItemText
 from preprocessing.records import Item, User
 
 # The parts of a training example shared by many: a user's, and a target item's.
@@ -167,3 +170,54 @@ class EncodeTimelines(beam.PTransform):
         return timelines | "Encode" >> beam.ParDo(
             _EncodeTimeline(self._features, self._length, self._mode), **self._lookups.side_inputs()
         ).with_outputs(*paths.SPLITS)
+
+
+class EncodeRecords(beam.PTransform):
+    """The users, item content and graphs -> every record folder's serialized tf.Examples.
+
+    Input: ``{"timelines", "user_batches"}`` (``split.SplitByUser``), ``{"items": (item, Item),
+    "users": (user, User)}`` (``content.JoinContent``) and ``{"item_graph", "social_graph"}``
+    (``graphs.BuildGraphs``). Output, by folder (``msrec.paths``): ``train``, ``validation``, ``test``
+    (``EncodeTimelines``); ``users``, each user's latest state for serving; ``candidates``, the
+    catalog (every item of any interaction); and ``item_text`` (``item_text.EmbedItemText``) unless
+    ``data.text_encoder`` is ``none``.
+    """
+
+    def __init__(self, data: DataConfig, clock: progress.Clock | None = None):
+        """``clock``: the item text embedding prints progress lines; None: silent."""
+        super().__init__()
+        self._data, self._clock = data, clock
+
+    def expand(self, inputs):
+        data, contract, history = self._data, F.contract(self._data.lengths), self._data.lengths.history
+        joined = (
+            # Packed: the join holds every timeline at once (see batches.packed).
+            {
+                "timelines": inputs["timelines"] | "KeyTimelines" >> beam.Map(lambda t: (t.user, packed(t))),
+                "friends": inputs["social_graph"],
+            }
+            | "JoinFriends" >> beam.CoGroupByKey()
+            | "WithFriends" >> beam.FlatMap(sequences.with_friends)
+        )
+        lookups = Lookups.of(inputs["items"], inputs["users"], inputs["item_graph"])
+        examples = joined | "Examples" >> EncodeTimelines(contract, lookups, history, data.history_mode)
+        records = {split: examples[split] for split in paths.SPLITS}
+        latest = joined | "Latest" >> beam.Map(lambda tf_: sequences.latest_state(tf_[0], history, tf_[1]))
+        records[paths.USERS] = latest | "EncodeUsers" >> EncodeExamples(
+            F.select(contract, F.QUERY, F.EVAL), lookups
+        )
+        catalog = (
+            inputs["user_batches"]
+            | "CatalogItems" >> beam.FlatMap(lambda b: {i for t in unpacked(b) for i in t.items})
+            | "Distinct" >> beam.Distinct()
+        )
+        candidates = catalog | "CandidateValues" >> beam.Map(lambda i: {F.ITEM_ID: i})
+        records[paths.CANDIDATES] = candidates | "EncodeCandidates" >> EncodeExamples(
+            F.select(contract, F.CANDIDATE), lookups
+        )
+        encoder = text_encoder.resolve(data)
+        if encoder is not None:
+            records[paths.ITEM_TEXT] = {"catalog": catalog, "items": inputs["items"]} | "EmbedItemText" >> (
+                EmbedItemText(encoder, data.text_fields, self._clock)
+            )
+        return records

@@ -8,17 +8,23 @@
   ``sqrt(n_a * n_b)`` (cosine over sequences), and an item keeps its ``k`` best.
   The candidate tower aggregates these neighbours.
 * Item scoring graph: the EASE^R regression of ``scoring_graph``.
+
+``BuildGraphs``, the pipeline's step after the split, builds all three from the users' batches.
 """
 
 from __future__ import annotations
 
+import collections
 import zlib
 from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import apache_beam as beam
 import numpy as np
 
+from msrec.config import DataConfig
+from preprocessing import progress
 from preprocessing.batches import packed, unpacked
+from preprocessing.scoring_graph import BuildScoringGraph, budget_items, item_words
 
 
 def top_k(neighbours: Iterable[tuple[str, float]], k: int) -> list[tuple[str, float]]:
@@ -179,3 +185,76 @@ def _strengths(joined: tuple[str, dict]) -> Iterator[tuple[str, tuple[str, float
     friend_items = unpacked(next(iter(groups["items"]), _NO_ITEMS))
     for user, user_items in groups["pairs"]:
         yield user, (friend, tie_strength(unpacked(user_items), friend_items))
+
+
+def item_counts(user_batches, items: str, labels: tuple[str, str]):
+    """``(item, count)`` over the users' ``items`` (``Timeline.train_items`` or ``known_items``)."""
+    return (
+        user_batches
+        | labels[0]
+        >> beam.FlatMap(
+            lambda b: collections.Counter(i for t in unpacked(b) for i in getattr(t, items)).items()
+        )
+        | labels[1] >> beam.CombinePerKey(sum)
+    )
+
+
+class BuildGraphs(beam.PTransform):
+    """The users (``split.SplitByUser``), item content and the social edges -> every graph.
+
+    Input: ``{"timelines", "user_batches", "items": (item, Item)}``, and ``"social"`` (``Edge`` s)
+    and ``"item_tags"`` (``ItemTag`` s) when the dataset has them. Output: ``{"item_counts": (item,
+    TRAIN count), "item_graph": (item, neighbours), "social_graph": (user, friends) (empty without
+    a social source), "scoring_graph": (item, sources)}`` and, with ``data.regression_refit``,
+    ``"scoring_graph_refit"``, the same over TRAIN + VALIDATION.
+    """
+
+    def __init__(self, data: DataConfig, clock: progress.Clock | None = None):
+        """``clock``: the regression prints progress lines (``preprocessing/progress.py``); None: silent."""
+        super().__init__()
+        self._data, self._clock = data, clock
+
+    def expand(self, inputs):
+        data, user_batches = self._data, inputs["user_batches"]
+        counts = item_counts(user_batches, "train_items", ("TrainItems", "ItemCounts"))
+        index = counts | "AllItemCounts" >> beam.combiners.ToList() | "ItemIndex" >> beam.Map(ItemIndex.of)
+        neighbors = user_batches | "ItemGraph" >> BuildItemGraph(
+            data.cooccurrence_window, data.lengths.neighbors, index
+        )
+        return {
+            "item_counts": counts,
+            "item_graph": neighbors,
+            **self._scoring_graphs(inputs, counts),
+            "social_graph": self._social_graph(inputs),
+        }
+
+    def _scoring_graphs(self, inputs, counts) -> dict:
+        data, user_batches = self._data, inputs["user_batches"]
+        known = None  # TRAIN + VALIDATION counts, for the refit model's scoring graph
+        if data.regression_refit:
+            known = item_counts(user_batches, "known_items", ("KnownItems", "KnownItemCounts"))
+        words = None  # per category and tag, the items it labels: every tagging when there are some
+        if data.regression_word_weight > 0:
+            words = item_words(inputs["items"], inputs.get("item_tags"))
+        train, refit = user_batches | "ScoringGraph" >> BuildScoringGraph(
+            data.regression_l2,
+            data.regression_neighbors,
+            budget_items(data.regression_memory_gib, data.regression_max_items),
+            counts,
+            known,
+            self._clock,
+            words,
+            data.regression_word_weight,
+        )
+        return (
+            {"scoring_graph": train}
+            if refit is None
+            else {"scoring_graph": train, "scoring_graph_refit": refit}
+        )
+
+    def _social_graph(self, inputs):
+        """Each user's strongest friends, or nothing when the dataset has no social source."""
+        if "social" not in inputs:
+            return inputs["timelines"].pipeline | "NoSocial" >> beam.Create([])
+        edges = {"edges": inputs["social"], "timelines": inputs["timelines"]}
+        return edges | "Social" >> BuildSocialGraph(self._data.lengths.friends)

@@ -25,6 +25,7 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
+from msrec import paths
 from msrec import source_config as sources_config
 from msrec.source_config import SourceSpec, resolve
 from preprocessing import batches, checks, lines, progress, records
@@ -207,3 +208,39 @@ def check_sources(read: Mapping[str, Any], specs: Mapping[str, SourceSpec]) -> d
             DEAD: dead | f"Dead_{kind}" >> beam.Flatten(),
         }
     return out
+
+
+class ReadSources(beam.PTransform):
+    """``PBegin`` -> ``{kind: valid records}`` for every configured source; dead letters written.
+
+    The pipeline's first step: each source read and de-duplicated (``ReadSource``), its references
+    checked (``check_sources``), and every dead letter written to ``<dead_letter_dir>/part*.jsonl``.
+    A ``BATCHED`` source's records stay in ``batches.Batch`` es.
+    """
+
+    def __init__(
+        self,
+        specs: Mapping[str, SourceSpec],
+        input_dir: str,
+        dead_letter_dir: str,
+        clock: progress.Clock | None = None,
+    ):
+        super().__init__()
+        self._specs, self._input_dir, self._dead_dir, self._clock = specs, input_dir, dead_letter_dir, clock
+
+    def expand(self, pbegin):
+        read = {
+            kind: pbegin | f"Read_{kind}" >> ReadSource(kind, spec, self._input_dir, self._clock)
+            for kind, spec in self._specs.items()
+        }
+        checked = check_sources(read, self._specs)
+        (
+            tuple(c[DEAD] for c in checked.values())
+            | "AllDead" >> beam.Flatten()
+            | "DeadJson" >> beam.Map(json.dumps, ensure_ascii=False)
+            | "WriteDead"
+            >> beam.io.WriteToText(
+                paths.join(self._dead_dir, "part"), file_name_suffix=".jsonl", num_shards=1
+            )
+        )
+        return {kind: c[VALID] for kind, c in checked.items()}
