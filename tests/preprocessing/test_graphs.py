@@ -85,3 +85,66 @@ def test_friend_strength_is_one_plus_the_shared_train_items_both_ways():
             ("e", [("b", 1.0)]),
         ]
         assert_that(out, equal_to(expected))
+
+
+def _timelines(trains):
+    """Users whose TRAIN items are ``trains[user]``: x and y follow as VALIDATION and TEST."""
+    return [
+        Timeline.of(u, [Interaction(u, i, t, str(t), 1.0) for t, i in enumerate([*items, "x", "y"])])
+        for u, items in trains.items()
+    ]
+
+
+def test_build_graphs_gives_counts_and_every_graph_from_the_users_batches():
+    from msrec import config
+    from preprocessing import scoring_graph
+    from preprocessing.records import Item
+
+    timelines = _timelines({"u1": ["a", "b"], "u2": ["a", "b"], "u3": ["b", "c"]})
+    items = [("a", Item("a", ("rock",), (), ())), ("c", Item("c", ("rock",), (), ()))]
+    data = config.DataConfig(cooccurrence_window=2)
+    with TestPipeline() as p:
+        inputs = {
+            "timelines": p | "Timelines" >> beam.Create(timelines),
+            "user_batches": p | "Batches" >> beam.Create([batches.packed(timelines)]),
+            "items": p | "Items" >> beam.Create(items),
+            "social": p | "Edges" >> beam.Create([Edge("u1", "u2")]),
+        }
+        out = inputs | graphs.BuildGraphs(data)
+        assert_that(out["item_counts"], equal_to([("a", 2), ("b", 3), ("c", 1)]), label="Counts")
+        # Cosine over windows: a and b meet twice (n 2 and 3), b and c once (n 3 and 1).
+        ab, bc = 2 / math.sqrt(6), 1 / math.sqrt(3)
+        item_graph = [("a", [("b", ab)]), ("b", [("a", ab), ("c", bc)]), ("c", [("b", bc)])]
+        assert_that(out["item_graph"], equal_to(item_graph), label="ItemGraph")
+        # u1 and u2 share a and b: 1 + 2; u3 has no friend.
+        social = [("u1", [("u2", 3.0)]), ("u2", [("u1", 3.0)])]
+        assert_that(out["social_graph"], equal_to(social), label="SocialGraph")
+        # The regressions over the items by count, rock on {a, c} as one more row of each;
+        # the refit's TRAIN + VALIDATION sets add x to every user.
+        rock = [["a", "c"]]
+        for key, names, sets in (
+            ("scoring_graph", ["b", "a", "c"], [[0, 1], [0, 1], [0, 2]]),
+            ("scoring_graph_refit", ["b", "x", "a", "c"], [[0, 1, 2], [0, 1, 2], [0, 1, 3]]),
+        ):
+            words = scoring_graph.covered(rock, names)
+            l2, k = data.regression_l2, data.regression_neighbors
+            expected = scoring_graph.regression(sets, names, l2, k, words=words, word_weight=1.0)
+            assert_that(out[key], equal_to(list(expected)), label=key)
+
+
+def test_build_graphs_without_refit_or_social_source_makes_neither():
+    from msrec import config
+
+    timelines = _timelines({"u1": ["a", "b"]})
+    data = config.DataConfig(cooccurrence_window=2, regression_refit=False, regression_word_weight=0.0)
+    with TestPipeline() as p:
+        inputs = {
+            "timelines": p | "Timelines" >> beam.Create(timelines),
+            "user_batches": p | "Batches" >> beam.Create([batches.packed(timelines)]),
+            "items": p | "Items" >> beam.Create([]),
+        }
+        out = inputs | graphs.BuildGraphs(data)
+        assert "scoring_graph_refit" not in out
+        assert_that(out["social_graph"], equal_to([]), label="NoFriends")
+        sources = out["scoring_graph"] | beam.Map(lambda kv: (kv[0], [s for s, _ in kv[1]]))
+        assert_that(sources, equal_to([("a", ["b"]), ("b", ["a"])]), label="ScoringGraph")
