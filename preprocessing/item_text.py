@@ -135,9 +135,14 @@ class _Embed(beam.DoFn):
 
 
 def example(item: str, text: str, vector: Iterable[float], records: tuple[F.Feature, ...]) -> bytes:
-    """One serialized ``item_text/`` record (``features.text_records``)."""
+    """One serialized ``item_text/`` record (``features.text_records``).
+
+    Deterministic: protobuf otherwise writes an Example's feature map in hash order, so the same
+    record had other bytes in another process (``PYTHONHASHSEED``), and two runs could not be
+    compared byte for byte.
+    """
     values = {F.ITEM_ID: item, F.ITEM_TEXT: text, F.ITEM_TEXT_VECTOR: list(vector)}
-    return F.encode_example(values, records).SerializeToString()
+    return F.encode_example(values, records).SerializeToString(deterministic=True)
 
 
 class EmbedItemText(beam.PTransform):

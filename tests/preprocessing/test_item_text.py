@@ -67,6 +67,18 @@ def test_the_text_joins_title_categories_tag_names_and_description():
     assert F.item_text(fields, ("description", "title")) == "A crew meets a creature.. Alien"
 
 
+def test_a_record_is_written_with_its_features_in_name_order():
+    serialized = item_text.example("a", "Alien", [0.5, 0.25], F.text_records(2))
+    ex = tf.train.Example.FromString(serialized)
+    assert _parse(serialized, 2)[:2] == ("a", "Alien")
+    # The feature map in sorted order, whatever the process's string hashes: reruns compare byte for byte.
+    assert serialized == ex.SerializeToString(deterministic=True)
+    keys = [F.ITEM_ID, F.ITEM_TEXT, F.ITEM_TEXT_VECTOR]
+    assert [serialized.index(k.encode()) for k in sorted(keys)] == sorted(
+        serialized.index(k.encode()) for k in keys
+    )
+
+
 def test_records_hold_each_catalog_items_text_and_its_sentence_vector(tmp_path, encoder):
     spec = _spec(tmp_path)
     expected = dict(zip(TEXTS, encoder.embed(list(TEXTS.values())), strict=True))
