@@ -37,7 +37,8 @@ from preprocessing.encode import EncodeRecords
 from preprocessing.errors import BadSourceError, check_report  # noqa: F401 (re-exported)
 from preprocessing.graphs import BuildGraphs
 from preprocessing.outputs import WriteOutputs
-from preprocessing.sources import NAMESPACE, ReadSources, check_source
+from preprocessing.rows import NAMESPACE
+from preprocessing.sources import ReadSources, check_source
 from preprocessing.split import SplitByUser
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from msrec import source_config as sources_config
 from msrec.source_config import SourceSpec, resolve
 from preprocessing import batches, checks, lines, progress, records
 from preprocessing.errors import EmptySourceError, MissingSourceError
-from preprocessing.rows import DEAD, NAMESPACE, RAW_CHARS, VALID, Row, dead_letter, reject  # noqa: F401 (re-exported)
+from preprocessing.rows import DEAD, NAMESPACE, VALID, Row, reject
 
 BATCHED = ("interactions",)  # sources whose valid records stay ``batches.Batch`` es: the large one
 

@@ -8,7 +8,8 @@ from msrec import source_config as sources
 from preprocessing.batches import Batch
 from preprocessing.checks import CheckReference, DropDuplicates
 from preprocessing.records import Edge, Interaction, Item, User
-from preprocessing.sources import DEAD, VALID, Row, check_sources
+from preprocessing.rows import DEAD, VALID, Row
+from preprocessing.sources import check_sources
 
 SOCIAL = sources.SourceSpec(
     path="social.csv",

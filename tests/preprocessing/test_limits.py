@@ -9,7 +9,7 @@ import pytest
 from msrec import source_config as sources
 from preprocessing import lines, records
 from preprocessing.records import BadRecord
-from preprocessing.sources import RAW_CHARS, dead_letter
+from preprocessing.rows import RAW_CHARS, dead_letter
 
 
 def interactions(**settings):
