@@ -302,7 +302,7 @@ items = max(600, interactions / 50), seed 0; generation is not timed.
   with the item scoring graph: EASE^R over the most frequent TRAIN items within `data.regression_memory_gib`
   (4 GiB: up to 32,768; these catalogs have 2,000, 20,000, 200,000 and 500,000 items), in the process's
   time and memory. The pandas reference fits the same graph with the same function
-  (`preprocessing.graphs.regression`), so *wall / pandas* compares like with like; the regression's own
+  (`preprocessing.scoring_graph.regression`), so *wall / pandas* compares like with like; the regression's own
   seconds are in the pandas rows' note.
 - Not in the reference: the duplicate check (a `GroupByKey` on every row's text), the content and profile
   vocabularies and the per-example item-content lookup (tables of at most items / users rows); it writes
