@@ -26,11 +26,10 @@ import sys
 import tempfile
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
-
-import common  # noqa: E402
+sys.path[:0] = [str(REPO)]
 
 import synthetic  # noqa: E402 - numpy only; ``split`` (Beam) is imported when needed
+from bench import common  # noqa: E402
 
 RESULTS = REPO / "docs" / "preprocessing-runs.json"
 MODES = ("pandas", "in_memory", "multi_threading", "multi_processing")  # the table's order within a size

@@ -18,10 +18,11 @@ import tempfile
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
+sys.path[:0] = [str(REPO)]
 
-import common  # noqa: E402
 import numpy as np  # noqa: E402
+
+from bench import common  # noqa: E402
 
 
 def fit(items: int, users: int, per_user: int) -> float:
