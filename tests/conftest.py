@@ -32,3 +32,16 @@ def tiny_data(tiny_raw, tmp_path_factory) -> str:
     out = str(tmp_path_factory.mktemp("tiny_data"))
     pipeline.run(sources.preset("synthetic"), tiny_raw, out, config.DataConfig(), shards=1)
     return out
+
+
+@pytest.fixture(scope="session")
+def prism_flags() -> list[str]:
+    """Beam flags for Prism, built once into ``$MSREC_ENGINES_CACHE`` by ``bench/engines.py`` (``go
+    install`` from the Go module proxy on a cold cache; a lock keeps pytest-xdist workers to one build)."""
+    import importlib.util
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "bench" / "engines.py"
+    spec = importlib.util.spec_from_file_location("bench_engines", path)
+    engines = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(engines)
+    return engines.flags("prism")
