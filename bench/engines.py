@@ -8,6 +8,8 @@ preprocessing outputs hold the same data.
     python bench/engines.py start prism        # a standalone Prism job server on --port (8073)
     python bench/engines.py start worker-pool  # an EXTERNAL SDK worker pool on --port (50000)
     python bench/engines.py start spark        # Beam's Spark job server, embedded Spark local[2], port 8099
+    python bench/engines.py start spark-cluster  # a standalone Spark master (7077) and worker from pyspark
+    python bench/engines.py start spark --spark-master spark://127.0.0.1:7077  # the job server on it
     python bench/engines.py stop [NAME]        # what `start` started, by its recorded process id
     python bench/engines.py status
     python bench/engines.py flags prism        # Beam flags: msrec preprocess ... $(... flags prism)
@@ -41,11 +43,18 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 CACHE = pathlib.Path(os.environ.get("MSREC_ENGINES_CACHE", "~/.cache/msrec/engines")).expanduser()
 PRISM_PACKAGE = "github.com/apache/beam/sdks/v2/go/cmd/prism"
 FLINK_MINOR = "1.20"
-DEFAULT_PORTS = {"prism": 8073, "worker-pool": 50000, "spark": 8099}
+DEFAULT_PORTS = {
+    "prism": 8073,
+    "worker-pool": 50000,
+    "spark": 8099,
+    "spark-master": 7077,
+    "spark-worker": 7078,
+}
 # Maven serves no Spark job-server jar here, but the parts it is made of: Beam's Spark runner and job
 # service at the newest version both are served at (the Python SDK 2.77 talks to it over the portable
 # API), and Spark itself (provided scope in Beam's pom), of pyspark's minor for a standalone cluster.
-SPARK_BEAM_VERSION, SPARK_VERSION = "2.62.0", "3.5.0"
+SPARK_BEAM_VERSION, SPARK_VERSION = "2.62.0", "3.5.9"
+SPARK_CLUSTER = ("spark-master", "spark-worker")
 SPARK_MAIN = "org.apache.beam.runners.spark.SparkJobServerDriver"
 # What Beam's own SparkRunner passes to the job server's JVM on Java 17 (runners/portability/spark_runner.py).
 JAVA_OPENS = [
@@ -164,6 +173,28 @@ def fetch_spark() -> pathlib.Path:
     return lib
 
 
+def fetch_spark_cluster() -> pathlib.Path:
+    """pyspark at the job server's Spark version in a virtualenv of its own; returns its SPARK_HOME.
+
+    The standalone master and worker must be the very Spark release the job server's driver runs
+    (3.5.0 against 3.5.9 fails on a serialVersionUID of org.apache.spark.scheduler.Task).
+    """
+    venv = CACHE / "spark" / f"pyspark-{SPARK_VERSION}"
+    with _locked("spark-cluster"):
+        homes = glob.glob(str(venv / "lib" / "python*" / "site-packages" / "pyspark" / "bin" / "spark-class"))
+        if homes:
+            return pathlib.Path(homes[0]).parents[1]
+        subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
+        done = subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", f"pyspark=={SPARK_VERSION}"],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise EngineError(f"pip install pyspark=={SPARK_VERSION} failed: {done.stderr.strip()[-300:]}")
+    return fetch_spark_cluster()
+
+
 def flags(engine: str, port: int | None = None) -> list[str]:
     """The Beam flags that send an msrec job to ``engine`` (fetching what it needs first)."""
     if engine == "prism":
@@ -187,10 +218,15 @@ def flags(engine: str, port: int | None = None) -> list[str]:
             f"--flink_job_server_jar={jar}",
             "--environment_type=LOOPBACK",
         ]
-    if engine == "spark":  # a job server from `start spark`
-        endpoint = f"localhost:{port or DEFAULT_PORTS['spark']}"
-        return ["--runner=PortableRunner", f"--job_endpoint={endpoint}", "--environment_type=LOOPBACK"]
-    raise EngineError(f"no engine {engine!r}: prism, prism-server, prism-external, flink or spark")
+    if engine in ("spark", "spark-external"):  # a job server from `start spark`
+        endpoint = f"--job_endpoint=localhost:{port or DEFAULT_PORTS['spark']}"
+        if engine == "spark":  # embedded local[N]: SDK workers in the submitting process
+            return ["--runner=PortableRunner", endpoint, "--environment_type=LOOPBACK"]
+        pool = f"--environment_config=localhost:{DEFAULT_PORTS['worker-pool']}"  # `start worker-pool`
+        return ["--runner=PortableRunner", endpoint, "--environment_type=EXTERNAL", pool]
+    raise EngineError(
+        f"no engine {engine!r}: prism, prism-server, prism-external, flink, spark, spark-external"
+    )
 
 
 def _run_dir() -> pathlib.Path:
@@ -218,28 +254,43 @@ def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 60.0) 
     raise EngineError(f"nothing listens on port {port} after {seconds:.0f} s")
 
 
-def _command(name: str, port: int) -> list[str]:
+def _spark_command(name: str, port: int, master: str) -> list[str]:
+    if name == "spark":
+        ports = [f"--job-port={port}", f"--artifact-port={port - 1}", f"--expansion-port={port - 2}"]
+        java = ["java", *JAVA_OPENS, "-cp", f"{fetch_spark()}/*", SPARK_MAIN]
+        return [*java, *ports, f"--spark-master-url={master}"]
+    spark_class = [str(fetch_spark_cluster() / "bin" / "spark-class")]
+    # Spark's launchers take "--flag value", not "--flag=value".
+    if name == "spark-master":
+        main = ["org.apache.spark.deploy.master.Master", "--port", str(port), "--webui-port", "8180"]
+    else:
+        main = ["org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{DEFAULT_PORTS['spark-master']}"]
+        main += ["--port", str(port), "--webui-port", "8181", "--cores", "2", "--memory", "4g"]
+    return [*spark_class, *main, "--host", "127.0.0.1"]
+
+
+def _command(name: str, port: int, spark_master: str = "local[2]") -> list[str]:
     if name == "prism":
         return [str(fetch_prism()), f"--job_port={port}", "--serve_http=false"]
     if name == "worker-pool":
         # Workers are spawned as `python` from PATH: start this with the venv's Python first on PATH.
         return [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={port}"]
-    if name == "spark":
-        ports = [f"--job-port={port}", f"--artifact-port={port - 1}", f"--expansion-port={port - 2}"]
-        java = ["java", *JAVA_OPENS, "-cp", f"{fetch_spark()}/*", SPARK_MAIN]
-        return [*java, *ports, f"--spark-master-url={os.environ.get('SPARK_MASTER', 'local[2]')}"]
-    raise EngineError(f"no service {name!r}: prism, worker-pool or spark")
+    if name.startswith("spark"):
+        return _spark_command(name, port, spark_master)
+    raise EngineError(f"no service {name!r}: prism, worker-pool, spark, spark-master or spark-worker")
 
 
-def start(name: str, port: int | None = None) -> dict:
+def start(name: str, port: int | None = None, spark_master: str = "local[2]") -> dict:
     """Starts ``name`` in the background unless it already runs; returns its record."""
     known = status().get(name)
     if known and known["running"]:
         return known
     port = port or DEFAULT_PORTS[name]
-    command = _command(name, port)
+    command = _command(name, port, spark_master)
     log = open(_run_dir() / f"{name}.log", "w")
     env = {**os.environ, "PATH": f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}"}
+    # Spark's driver, master and worker bind and advertise loopback only, never the host's address.
+    env.update(SPARK_LOCAL_IP="127.0.0.1", SPARK_WORKER_DIR=str(_run_dir() / "spark-work"))
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     record = {"name": name, "pid": process.pid, "port": port, "command": command}
     (_run_dir() / f"{name}.json").write_text(json.dumps(record))
@@ -286,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("verb", choices=("fetch", "start", "stop", "status", "flags", "compare"))
     p.add_argument("names", nargs="*", help="engine or service names; compare: two data directories")
     p.add_argument("--port", type=int, help="start/flags: the service's port")
+    p.add_argument("--spark-master", default="local[2]", help="start spark: local[N] or spark://HOST:PORT")
     args = p.parse_args(argv)
     try:
         if args.verb == "compare":
@@ -296,10 +348,12 @@ def main(argv: list[str] | None = None) -> int:
             return 1 if differences else 0
         if args.verb == "fetch":
             fetchers = {"prism": fetch_prism, "flink": fetch_flink, "spark": fetch_spark}
+            fetchers["spark-cluster"] = fetch_spark_cluster
             fetched = {n: str(fetchers[n]()) for n in args.names}
             print(json.dumps(fetched, indent=2))
         elif args.verb == "start":
-            print(json.dumps([start(n, args.port) for n in args.names], indent=2))
+            names = [m for n in args.names for m in (SPARK_CLUSTER if n == "spark-cluster" else [n])]
+            print(json.dumps([start(n, args.port, args.spark_master) for n in names], indent=2))
         elif args.verb == "stop":
             print(json.dumps(stop(*args.names[:1])))
         elif args.verb == "status":
