@@ -103,7 +103,9 @@ def fetch_prism(version: str | None = None) -> pathlib.Path:
             return binary
         if shutil.which("go") is None:
             raise EngineError("Prism is built with Go, and `go` is not on PATH: install Go 1.26 or newer.")
-        env = {**os.environ, "GOBIN": str(binary.parent), "GOFLAGS": "-modcacherw"}
+        # -modcacherw: a module cache that `rm -rf` (or CI's cleanup) can remove.
+        goflags = f"{os.environ.get('GOFLAGS', '')} -modcacherw".strip()
+        env = {**os.environ, "GOBIN": str(binary.parent), "GOFLAGS": goflags}
         done = subprocess.run(
             ["go", "install", "-ldflags=-s -w", f"{PRISM_PACKAGE}@v{version}"],
             env=env,
