@@ -115,6 +115,8 @@ def run(
 
     ``show_progress``: print progress lines to stderr as the long steps go (``msrec preprocess``).
     """
+    # Absolute: a portable runner's workers need not run in this process's working directory.
+    input_dir, output_dir = paths.absolute(input_dir), paths.absolute(output_dir)
     for kind, spec in dataset.sources.items():
         check_source(kind, spec, input_dir)
     timed = "timestamp" in dataset.source("interactions").fields

@@ -214,6 +214,8 @@ def run(
       FileExistsError: output exists and not ``overwrite``; BadInputError: too many dead letters.
     """
     check_options(input_format, output_format, num_shards, min_batch_size, max_batch_size)
+    # Absolute: a portable runner's workers need not run in this process's working directory.
+    model_dir_or_base, input, output = map(paths.absolute, (model_dir_or_base, input, output))
     info = inspect_model(resolve_version(model_dir_or_base), SIGNATURE_OF[input_format])
     k = check_k(k, info.top_k)
     if not batch_io.matching(input):
