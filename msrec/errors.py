@@ -67,7 +67,8 @@ class JobFailed(ExpectedError, RuntimeError):
 
     Attributes:
       runner: the runner's class name (``PrismRunner``, ``PortableRunner``, ``DataflowRunner``).
-      state: how it ended (``FAILED``, ``CANCELLED``).
+      state: how it ended (``FAILED``, ``CANCELLED``, or ``without a final state`` when the job
+        service's stream broke off: the job outlived ``--job_server_timeout``, or the service died).
       detail: the runner's reason, one line.
     """
 

@@ -4,6 +4,8 @@ A portable runner (Prism, Spark, Flink) or Dataflow runs the job elsewhere and r
 ``pipeline.run()`` returns at once and ``wait_until_finish`` raises when the runner says FAILED (a
 lost SDK worker or executor, a bundle's error after its retries). That is an expected failure: the
 stage has not written its finished marker (``_SUCCESS``), and the person running msrec reruns it.
+So is a job whose job service stream broke off before a final state (a gRPC error: the service died,
+or, in Beam 2.77, the job outlived ``--job_server_timeout``, which is that stream's deadline).
 The in-process DirectRunner raises a DoFn's exception from ``pipeline.run()`` itself, which stays
 what it is (a bug keeps its traceback). This module imports nothing of Beam: it is given the pipeline.
 """
@@ -25,15 +27,29 @@ def run_to_end(pipeline: Any, output: str) -> Any:
       msrec.errors.JobFailed: the runner reported the job FAILED or CANCELLED.
     """
     result = pipeline.run()
+    runner = type(pipeline.runner).__name__
     try:
         result.wait_until_finish()
     except Exception as err:
-        state = str(getattr(result, "state", ""))
-        if state.rsplit(".", 1)[-1] not in FAILED_STATES:
-            raise
-        runner = type(pipeline.runner).__name__
-        raise errors.JobFailed(runner, state.rsplit(".", 1)[-1], _detail(err), output) from err
+        state = str(getattr(result, "state", "")).rsplit(".", 1)[-1]
+        if state in FAILED_STATES:
+            raise errors.JobFailed(runner, state, _detail(err), output) from err
+        if lost := _lost_job_service(err):
+            raise errors.JobFailed(runner, "without a final state", lost, output) from err
+        raise
     return result
+
+
+def _lost_job_service(err: BaseException) -> str:
+    """Why the job service's stream ended, when ``err`` is a gRPC error (duck-typed: no grpc import)."""
+    code = getattr(err, "code", None)
+    if not callable(code) or not hasattr(code(), "name"):
+        return ""
+    said = f"the job service's stream ended {code().name}"
+    if code().name == "DEADLINE_EXCEEDED":  # Beam 2.77 gives the job's state stream this deadline
+        return f"{said} (the job outlived --job_server_timeout: pass --job_server_timeout=SECONDS beyond it)"
+    details = getattr(err, "details", None)
+    return f"{said}: {details()}" if callable(details) else said
 
 
 def _detail(err: BaseException) -> str:

@@ -55,3 +55,32 @@ def test_a_finished_job_returns_its_result_and_other_errors_keep_their_type():
     with pytest.raises(errors.JobFailed) as failed:
         jobs.run_to_end(Pipeline("PipelineState.CANCELLED", long), "/out")
     assert failed.value.state == "CANCELLED" and len(failed.value.detail) == jobs.DETAIL_CHARS
+
+
+class LostStream(Exception):
+    """What grpc raises when a job service's stream ends: ``code()`` and ``details()``."""
+
+    def __init__(self, name: str, details: str):
+        super().__init__(details)
+        self.name, self.text = name, details
+
+    def code(self):
+        return type("StatusCode", (), {"name": self.name})()
+
+    def details(self):
+        return self.text
+
+
+def test_a_lost_job_service_is_a_sentence_and_a_deadline_names_the_flag():
+    deadline = LostStream("DEADLINE_EXCEEDED", "Stream removed (Deadline Exceeded)")
+    with pytest.raises(errors.JobFailed) as failed:
+        jobs.run_to_end(Pipeline("RUNNING", deadline), "/runs/out")
+    message = " ".join(app_errors.explain(failed.value).split())
+    assert message.startswith(
+        "msrec: the Beam job on PrismRunner ended without a final state: the job service's stream ended "
+        "DEADLINE_EXCEEDED (the job outlived --job_server_timeout: pass --job_server_timeout=SECONDS"
+    )
+    assert "No _SUCCESS was written for /runs/out" in message
+    with pytest.raises(errors.JobFailed) as failed:
+        jobs.run_to_end(Pipeline("RUNNING", LostStream("UNAVAILABLE", "Socket closed")), "/out")
+    assert failed.value.detail == "the job service's stream ended UNAVAILABLE: Socket closed"
