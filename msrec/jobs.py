@@ -4,7 +4,7 @@ A portable runner (Prism, Spark, Flink) or Dataflow runs the job elsewhere and r
 ``pipeline.run()`` returns at once and ``wait_until_finish`` raises when the runner says FAILED (a
 lost SDK worker or executor, a bundle's error after its retries). That is an expected failure: the
 stage has not written its finished marker (``_SUCCESS``), and the person running msrec reruns it.
-So is a job whose job service stream broke off before a final state (a gRPC error: the service died,
+So is a job whose job-service stream broke off before a final state (a gRPC error: the service died,
 or, in Beam 2.77, the job outlived ``--job_server_timeout``, which is that stream's deadline).
 The in-process DirectRunner raises a DoFn's exception from ``pipeline.run()`` itself, which stays
 what it is (a bug keeps its traceback). This module imports nothing of Beam: it is given the pipeline.
@@ -45,11 +45,14 @@ def _lost_job_service(err: BaseException) -> str:
     code = getattr(err, "code", None)
     if not callable(code) or not hasattr(code(), "name"):
         return ""
-    said = f"the job service's stream ended {code().name}"
-    if code().name == "DEADLINE_EXCEEDED":  # Beam 2.77 gives the job's state stream this deadline
-        return f"{said} (the job outlived --job_server_timeout: pass --job_server_timeout=SECONDS beyond it)"
     details = getattr(err, "details", None)
-    return f"{said}: {details()}" if callable(details) else said
+    said = f"{code().name}, {details()}" if callable(details) else code().name
+    # Beam 2.77 gives the job's state stream --job_server_timeout as its deadline; at it the stream
+    # ends DEADLINE_EXCEEDED or, racing the server, CANCELLED.
+    return (
+        f"the job service's stream ended ({said}): the job outlived --job_server_timeout (300 s unless "
+        "given; pass --job_server_timeout=SECONDS beyond the job's length), or the job service stopped"
+    )
 
 
 def _detail(err: BaseException) -> str:

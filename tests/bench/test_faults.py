@@ -88,3 +88,16 @@ def test_a_killed_worker_pool_fails_the_job_and_a_rerun_replaces_it(tiny_raw, ti
     done = subprocess.run(rerun, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (out / "_SUCCESS").exists() and outputs.compare(tiny_data, str(out)) == []
+
+
+@pytest.mark.slow
+def test_a_job_that_outlives_the_job_server_timeout_ends_in_a_sentence_naming_the_flag(tiny_raw, tmp_path):
+    out = tmp_path / "out"
+    prism = [flag for flag in engines.flags("prism") if not flag.startswith("--job_server_timeout")]
+    argv = _msrec("--input", tiny_raw, "--output", str(out), *prism, "--job_server_timeout=3")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=240)  # the tiny job takes > 10 s
+    assert done.returncode == 2, done.stderr
+    said = " ".join(done.stderr[done.stderr.index("msrec: the Beam job") :].split())
+    assert said.startswith("msrec: the Beam job on PrismRunner ended without a final state: "), said
+    assert "the job outlived --job_server_timeout" in said and f"No _SUCCESS was written for {out}" in said
+    assert not (out / "_SUCCESS").exists()
