@@ -75,7 +75,8 @@ def preprocess_table(rows: list[dict]) -> str:
         ratio = f"{run['seconds'] / direct[r['size']]:.1f}x" if ok and r["size"] in direct else "-"
         lines.append(
             f"| {r['size']:,} | {name} | {_wall(run)} | {job} | {rate} | {_mb(run['tree_peak_mb'])} "
-            f"| {_mb(run['process_peak_mb'])} | {ratio} | {r['equal']} | {r['commit']} | {r['note']} |"
+            f"| {_mb(run['process_peak_mb'])} | {ratio} | {r['equal']} | {r['commit']} "
+            f"| {r['note'] or r.get('caveat', '')} |"
         )
     return "\n".join(lines)
 
