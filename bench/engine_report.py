@@ -151,6 +151,8 @@ def write(rows: list[dict], batch: list[dict], args: argparse.Namespace) -> None
     body += preprocess_table(rows) + f"\n\n![engines]({common.relative_link(png, args.docs)})\n"
     if batch:
         body += f"\n{batch_intro(batch[0], args)}\n\n{batch_table(batch)}\n"
+    else:
+        body += "\nBatch inference: not measured in these runs (`--batch-engines none`).\n"
     common.write_section(args.docs, "Engines", body)
     print(body)
     print(f"wrote {args.docs} and {png}", file=sys.stderr)
