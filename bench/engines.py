@@ -198,8 +198,19 @@ def fetch_spark_cluster() -> pathlib.Path:
     return fetch_spark_cluster()
 
 
+# Beam 2.77's PortableRunner opens the job's state and message streams with --job_server_timeout as
+# their gRPC deadline (portable_runner.py, run_pipeline), though its help says the timeout does not
+# bound the run: at the default 300 s every job longer than five minutes ended DEADLINE_EXCEEDED
+# (apache/beam#35867). The price of a long deadline: an unreachable --job_endpoint is reported that late.
+JOB_SERVER_TIMEOUT = "--job_server_timeout=21600"
+
+
 def flags(engine: str, port: int | None = None) -> list[str]:
     """The Beam flags that send an msrec job to ``engine`` (fetching what it needs first)."""
+    return [*_engine_flags(engine, port), JOB_SERVER_TIMEOUT]
+
+
+def _engine_flags(engine: str, port: int | None) -> list[str]:
     if engine == "prism":
         # Its own job server: Beam shares one per process, and the first one made wins; in a process
         # that ran a DirectRunner job first (which tries Prism from a GitHub download) it has no binary.
@@ -211,7 +222,11 @@ def flags(engine: str, port: int | None = None) -> list[str]:
         return ["--runner=PortableRunner", f"--job_endpoint={endpoint}", "--environment_type=LOOPBACK"]
     if engine == "prism-external":  # Prism with SDK workers from `start worker-pool`, as on a cluster
         pool = f"localhost:{port or DEFAULT_PORTS['worker-pool']}"
-        return [*flags("prism")[:3], "--environment_type=EXTERNAL", f"--environment_config={pool}"]
+        return [
+            *_engine_flags("prism", None)[:3],
+            "--environment_type=EXTERNAL",
+            f"--environment_config={pool}",
+        ]
     if engine == "flink":
         jar = fetch_flink()
         return [

@@ -1,16 +1,18 @@
 """Do two ``msrec preprocess`` outputs hold the same data? Used to hold one engine's run against the
 DirectRunner's (``bench/engines.py compare``, ``tests/bench/test_engines.py``).
 
-Files that an engine shards or orders as it likes are compared as sorted sets of parsed records:
+Files that an engine shards or orders as it likes are compared as multisets of parsed records:
 TFRecords as deterministic ``tf.train.Example`` encodings (proto map order is not fixed on the wire),
-JSON-lines files (scoring graphs, dead letters) as sorted lines. Files the driver writes in one piece
-(vocabularies, item counts) must be equal byte for byte, and ``metadata.json`` equal but for what a
-clock measured.
+JSON-lines files (scoring graphs, dead letters) as lines. A multiset is held as its count and the sum of
+its records' SHA-256 digests (modulo 2**256), which no order changes and which takes constant memory
+(10 M examples are several GB). Files the driver writes in one piece (vocabularies, item counts) must be
+equal byte for byte, and ``metadata.json`` equal but for what a clock measured.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 
@@ -22,12 +24,22 @@ LINES = (paths.SCORING_GRAPH, paths.SCORING_GRAPH_REFIT, paths.DEAD_LETTER)
 TIMED = {"seconds", "input", "text_embedding.seconds", "text_embedding.items_per_second"}
 
 
-def records(folder: str) -> list[bytes]:
+def multiset(items) -> tuple[int, int]:
+    """``(count, sum of SHA-256 digests mod 2**256)`` of byte strings: equal for equal multisets."""
+    count, total = 0, 0
+    for item in items:
+        count, total = count + 1, (total + int.from_bytes(hashlib.sha256(item).digest(), "big")) % 2**256
+    return count, total
+
+
+def examples(folder: str):
+    """Every tf.Example in ``folder``'s GZIP TFRecords, deterministically encoded, one at a time."""
     import tensorflow as tf
 
     files = sorted(glob.glob(os.path.join(folder, f"*{paths.TFRECORD_SUFFIX}")))
-    raw = tf.data.TFRecordDataset(files, "GZIP") if files else []
-    return sorted(tf.train.Example.FromString(r.numpy()).SerializeToString(deterministic=True) for r in raw)
+    for batch in tf.data.TFRecordDataset(files, "GZIP").batch(4096) if files else []:
+        for record in batch.numpy():
+            yield tf.train.Example.FromString(record).SerializeToString(deterministic=True)
 
 
 def lines(folder: str) -> list[str]:
@@ -64,11 +76,11 @@ def compare(a: str, b: str) -> list[str]:
         elif open(left, "rb").read() != open(right, "rb").read():
             differences.append(f"{name} differs")
     for name in RECORDS:
-        left, right = records(os.path.join(a, name)), records(os.path.join(b, name))
+        left, right = (multiset(examples(os.path.join(d, name))) for d in (a, b))
         if left != right:
-            differences.append(f"{name}/: {len(left)} and {len(right)} records, not the same set")
+            differences.append(f"{name}/: {left[0]} and {right[0]} records, not the same set")
     for name in LINES:
-        left, right = lines(os.path.join(a, name)), lines(os.path.join(b, name))
+        left, right = (multiset(x.encode() for x in lines(os.path.join(d, name))) for d in (a, b))
         if left != right:
-            differences.append(f"{name}/: {len(left)} and {len(right)} lines, not the same set")
+            differences.append(f"{name}/: {left[0]} and {right[0]} lines, not the same set")
     return differences

@@ -60,3 +60,18 @@ class BadFlag(ExpectedError, ValueError):
 
 class OutputExists(ExpectedError, FileExistsError):
     """An output directory or prefix already holds an earlier run's files."""
+
+
+class JobFailed(ExpectedError, RuntimeError):
+    """A Beam job's runner reported that the job failed; its output was not marked finished.
+
+    Attributes:
+      runner: the runner's class name (``PrismRunner``, ``PortableRunner``, ``DataflowRunner``).
+      state: how it ended (``FAILED``, ``CANCELLED``, or ``without a final state`` when the job
+        service's stream broke off: the job outlived ``--job_server_timeout``, or the service died).
+      detail: the runner's reason, one line.
+    """
+
+    def __init__(self, runner: str, state: str, detail: str, output: str):
+        super().__init__(f"the Beam job on {runner} ended {state}: {detail}", output, "--output")
+        self.runner, self.state, self.detail = runner, state, detail

@@ -27,7 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from msrec import auto, paths
+from msrec import auto, jobs, paths
 from msrec import config as msrec_config
 from msrec import features as F
 from msrec.source_config import DatasetSpec, resolve
@@ -112,6 +112,7 @@ def run(
         configured source matches no file or only empty ones; after the run, a source has no row.
       BadSourceError: a source's dead-letter fraction exceeds ``max_bad_fraction``, or no
         interaction is valid. Every error carries the source, its file and, after the run, the report.
+      msrec.errors.JobFailed: the runner reported the job failed (a lost worker, a bundle's error).
 
     ``show_progress``: print progress lines to stderr as the long steps go (``msrec preprocess``).
     """
@@ -128,8 +129,7 @@ def run(
     if clock is not None:
         runner = p.options.view_as(StandardOptions).runner or "DirectRunner"
         clock.say(f"reading {', '.join(dataset.sources)} ({runner})")
-    result = p.run()
-    result.wait_until_finish()
+    result = jobs.run_to_end(p, output_dir)  # a runner's FAILED: JobFailed, and no _SUCCESS
     if clock is not None:
         clock.say("pipeline finished; writing metadata")
     counts = counters(result)

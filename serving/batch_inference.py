@@ -25,7 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from msrec import errors, flags, paths
+from msrec import errors, flags, jobs, paths
 from msrec import features as F
 from msrec import signatures as S
 from msrec.signatures import ITEM_IDS, SCORES
@@ -211,7 +211,8 @@ def run(
 
     Raises:
       ValueError: a bad format, k, or batch size; FileNotFoundError: no model or no input file;
-      FileExistsError: output exists and not ``overwrite``; BadInputError: too many dead letters.
+      FileExistsError: output exists and not ``overwrite``; BadInputError: too many dead letters;
+      msrec.errors.JobFailed: the runner reported the job failed (a lost worker, a bundle's error).
     """
     check_options(input_format, output_format, num_shards, min_batch_size, max_batch_size)
     # Absolute: a portable runner's workers need not run in this process's working directory.
@@ -227,8 +228,7 @@ def run(
     p = beam.Pipeline(options=PipelineOptions(list(pipeline_args)))
     options = {"input_format": input_format, "output_format": output_format, "num_shards": num_shards}
     build(p, handler, input, prefix, options)
-    result = p.run()
-    result.wait_until_finish()
+    result = jobs.run_to_end(p, prefix)  # a runner's FAILED: JobFailed, and no _SUCCESS
     counters = batch_io.read_counters(result)
     report = {
         **counters,

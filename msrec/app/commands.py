@@ -18,7 +18,7 @@ from typing import Any
 
 import msrec
 from msrec import config as msrec_config
-from msrec import errors, flags
+from msrec import errors, flags, paths
 from msrec.app import progress, server_commands
 from msrec.app.parsers import DATA_ENV
 
@@ -47,14 +47,20 @@ def _fresh_dir(path: str, overwrite: bool) -> None:
     if "://" in path:
         from apache_beam.io.filesystems import FileSystems
 
-        if FileSystems.exists(f"{path.rstrip('/')}/_SUCCESS") and not overwrite:
+        if FileSystems.exists(paths.join(path, paths.SUCCESS)) and not overwrite:
             raise errors.OutputExists(
                 f"{path} holds a finished run; pass --overwrite or use a new directory", path
             )
         return
     if os.path.exists(path) and os.listdir(path):
-        if not overwrite:
-            raise errors.OutputExists(f"{path} is not empty; pass --overwrite to replace it", path)
+        if not overwrite:  # a run that stopped (a failed job, a killed process) left files but no _SUCCESS
+            finished = os.path.exists(os.path.join(path, paths.SUCCESS))
+            held = "a finished run" if finished else "no finished run (no _SUCCESS: a run that stopped)"
+            raise errors.OutputExists(
+                f"{path} is not empty: it holds {held}; pass --overwrite to replace it, or use a new "
+                "directory",
+                path,
+            )
         shutil.rmtree(path)
     os.makedirs(path, exist_ok=True)
 

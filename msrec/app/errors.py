@@ -136,6 +136,14 @@ def _unfinished(err: errors.UnfinishedInput) -> str:
     )
 
 
+def _job_failed(err: errors.JobFailed) -> str:
+    return (
+        f"{err}. No {paths.SUCCESS} was written for {err.path}, so no later stage reads its partial files. "
+        "The runner's log above (and its workers' logs) says more; once the cause is fixed, run the same "
+        "command again with --overwrite, or with a new --output."
+    )
+
+
 def _no_model(err: errors.NoModel) -> str:
     return f"{err}. {NO_MODEL.get(err.flag or '', '')}".strip()
 
@@ -181,6 +189,7 @@ MESSAGES: tuple[tuple[type[BaseException], Callable[..., str]], ...] = (
     (errors.MissingInput, _missing_input),
     (errors.UnfinishedInput, _unfinished),
     (errors.NoModel, _no_model),
+    (errors.JobFailed, _job_failed),
     (errors.ServerUnavailable, _unavailable),
     (errors.ServerError, _server_error),
     (errors.BadConfig, _bad_config),

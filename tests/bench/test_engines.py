@@ -48,3 +48,10 @@ def test_compare_names_what_differs(tmp_path):
         "metadata test_split_sha256: 'a' != 'b'",
         "vocab/item_id.txt differs",
     ]
+
+
+def test_a_multiset_ignores_order_but_not_repeats():
+    assert outputs.multiset([b"a", b"b", b"b"]) == outputs.multiset([b"b", b"a", b"b"])
+    assert outputs.multiset([b"a", b"b", b"b"])[0] == 3
+    assert outputs.multiset([b"a", b"b", b"b"]) != outputs.multiset([b"a", b"a", b"b"])
+    assert outputs.multiset([b"a", b"b"]) != outputs.multiset([b"a", b"b", b"a", b"a"])

@@ -150,7 +150,11 @@ def test_preprocess_with_a_bad_set_value_or_into_a_used_directory(tmp_path, caps
     assert not out.exists()  # the config is read before anything is written
     out.mkdir()
     (out / "keep.txt").write_text("")
-    assert f"{out} is not empty; pass --overwrite to replace it" in fails(capsys, *argv)
+    message = fails(capsys, *argv)
+    assert f"{out} is not empty: it holds no finished run (no _SUCCESS: a run that stopped)" in message
+    assert "pass --overwrite to replace it, or use a new directory" in message
+    (out / "_SUCCESS").write_text("")
+    assert f"{out} is not empty: it holds a finished run; pass --overwrite" in fails(capsys, *argv)
 
 
 def test_generate_into_a_file_or_too_few_items(tmp_path, capsys):
