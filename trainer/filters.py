@@ -194,6 +194,8 @@ class Rules:
 
     def flat(self, rows: tf.Tensor, positions: tf.Tensor, scores: tf.Tensor) -> tf.Tensor:
         """``scores [M]`` of the candidates (``rows``, ``positions``) with ``-inf`` where not allowed."""
+        if self.exclude is None and self.blocked is None and self.wanted is None:
+            return scores
         keys = rows * self.size + positions
         drop = tf.zeros_like(keys, tf.bool)
         if self.exclude is not None:

@@ -141,47 +141,53 @@ class Retriever(tf.Module):
         self, queries: tf.Tensor, history: tf.Tensor, known: tf.Tensor | None, rules: Rules
     ) -> tuple[tf.Tensor, tf.Tensor]:
         """Partitioned: the probed partitions' items plus evidence, cold and named items, exactly."""
-        batch = tf.shape(queries, tf.int64)[0]
-        candidates, extra = self.candidates(queries, history, rules)
-        rows = candidates.value_rowids()
-        scores = self.scorer.towers_at(queries, rows, candidates.flat_values) + extra.flat_values
-        scores = candidates.with_flat_values(scores)
+        positions, extra = self.candidates(queries, history, rules)
+        scores = self.scorer.towers_at(queries, tf.maximum(positions, 0)) + extra
         if known is not None:  # unknown rows: popularity, from its precomputed ranking
-            scores = candidates.with_flat_values(
-                tf.where(tf.gather(known, rows), scores.flat_values, -np.inf)
-            )
-            head = self.popular_head(known, rules, batch)
-            candidates = tf.concat([candidates, head], axis=1)
-            scores = tf.concat(
-                [scores, head.with_flat_values(tf.gather(self.popularity, head.flat_values))], 1
-            )
-        masked = rules.flat(candidates.value_rowids(), candidates.flat_values, scores.flat_values)
-        return self.best(candidates.with_flat_values(masked), candidates)
+            head, popularity = self.popular_head(known, rules)
+            positions = tf.concat([positions, head], axis=1)
+            scores = tf.concat([tf.where(known[:, tf.newaxis], scores, -np.inf), popularity], axis=1)
+        batch = tf.shape(positions, tf.int64)[0]
+        positions = tf.concat([positions, tf.fill(tf.stack([batch, self.k]), tf.constant(-1, tf.int64))], 1)
+        scores = tf.concat([scores, tf.fill(tf.stack([batch, self.k]), -np.inf)], axis=1)
+        rows = tf.broadcast_to(tf.range(batch)[:, tf.newaxis], tf.shape(positions, tf.int64))
+        flat = lambda t: tf.reshape(t, [-1])  # noqa: E731
+        masked = rules.flat(flat(rows), flat(tf.maximum(positions, 0)), flat(scores))
+        masked = tf.where(positions < 0, -np.inf, tf.reshape(masked, tf.shape(scores)))
+        best = tf.math.top_k(masked, k=self.k)
+        chosen = tf.gather(positions, best.indices, batch_dims=1)
+        return best.values, tf.where(tf.math.is_inf(best.values), tf.constant(-1, tf.int64), chosen)
 
-    def candidates(
-        self, queries: tf.Tensor, history: tf.Tensor, rules: Rules
-    ) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
-        """Per row, the positions to score ``[B, (M)]`` and their score terms besides the towers'."""
+    def candidates(self, queries: tf.Tensor, history: tf.Tensor, rules: Rules) -> tuple[tf.Tensor, tf.Tensor]:
+        """Per row, the positions to score ``[B, M]`` (``-1``: padding) and their score terms besides
+        the towers' ``[B, M]``: the probed partitions' items, then the extra items outside them."""
         batch = tf.shape(queries, tf.int64)[0]
-        probed, chosen = self.probe(queries)
+        probed, chosen = self.probe(queries)  # [B, M'] positions, -1 padding
         keys, values = self.extras(history, batch, rules)
-        at_probed = lookup(keys, values, probed.flat_values + probed.value_rowids() * self.size)
+        rows = tf.range(batch)[:, tf.newaxis]
+        at_probed = lookup(keys, values, tf.where(probed >= 0, rows * self.size + probed, -1))
         rows, positions = keys // self.size, keys % self.size
         # An extra item in a probed partition is already there (with its terms): keep the others.
         outside = ~tf.gather_nd(chosen, tf.stack([rows, tf.gather(self.labels, positions)], axis=1))
         rows = tf.boolean_mask(rows, outside)
-        elsewhere = lambda t: Ragged.from_value_rowids(tf.boolean_mask(t, outside), rows, batch)  # noqa: E731
-        candidates = tf.concat([probed, elsewhere(positions)], axis=1)
-        return candidates, tf.concat([probed.with_flat_values(at_probed), elsewhere(values)], axis=1)
+        elsewhere = lambda t, pad: Ragged.from_value_rowids(  # noqa: E731
+            tf.boolean_mask(t, outside), rows, batch, validate=False
+        ).to_tensor(pad)
+        positions = tf.concat([probed, elsewhere(positions, tf.constant(-1, tf.int64))], axis=1)
+        return positions, tf.concat([at_probed, elsewhere(values, 0.0)], axis=1)
 
-    def probe(self, queries: tf.Tensor) -> tuple[tf.RaggedTensor, tf.Tensor]:
-        """The items of each row's best partitions ``[B, (items)]``, and ``[B, partitions]`` bool: probed."""
+    def probe(self, queries: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The items of each row's best partitions ``[B, M]`` (-1: padding), and ``[B, partitions]``
+        bool: which partitions each row probed."""
         chosen = tf.math.top_k(tf.matmul(queries, self.centroids, transpose_b=True), k=self.probes).indices
         flat = tf.cast(tf.reshape(chosen, [-1]), tf.int64)
         spans = tf.ragged.range(tf.gather(self.splits, flat), tf.gather(self.splits, flat + 1))
         batch = tf.shape(queries, tf.int64)[0]
         rows = spans.value_rowids() // self.probes
-        items = Ragged.from_value_rowids(tf.gather(self.members, spans.flat_values), rows, batch)
+        members = tf.gather(self.members, spans.flat_values)
+        items = Ragged.from_value_rowids(members, rows, batch, validate=False).to_tensor(
+            tf.constant(-1, tf.int64)
+        )
         owner = tf.repeat(tf.range(batch), self.probes)
         hit = tf.scatter_nd(
             tf.stack([owner, flat], axis=1), tf.ones_like(flat, tf.int32), [batch, self.partition_count]
@@ -212,21 +218,11 @@ class Retriever(tf.Module):
         order = tf.argsort(unique)
         return tf.gather(unique, order), tf.gather(summed, order)
 
-    def popular_head(self, known: tf.Tensor, rules: Rules, batch: tf.Tensor) -> tf.RaggedTensor:
-        """For each row the export does not know, the most popular items, as many as K plus the
-        request's exclusions (more can only matter under filters, where a short row falls back)."""
+    def popular_head(self, known: tf.Tensor, rules: Rules) -> tuple[tf.Tensor, tf.Tensor]:
+        """``[B, H]`` positions and scores of the most popular items, as many as K plus the request's
+        exclusions (more only matter under filters, where a short row falls back); known rows: -inf."""
         length = tf.minimum(tf.size(self.popular, tf.int32), self.k + rules.excluded_count)
         head = self.popular[:length]
-        unknown = tf.where(~known)[:, 0]
-        rows = tf.repeat(unknown, tf.cast(length, tf.int64))
-        return Ragged.from_value_rowids(tf.tile(head, tf.shape(unknown)[:1]), rows, batch)
-
-    def best(self, scores: tf.RaggedTensor, positions: tf.RaggedTensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """The top k of ragged candidate rows (padded so that every row has k slots)."""
-        batch = scores.nrows()
-        pad = lambda t, value: tf.concat([t.to_tensor(value), tf.fill(tf.stack([batch, self.k]), value)], 1)
-        dense_scores = pad(scores, tf.constant(-np.inf, tf.float32))
-        dense_positions = pad(positions, tf.constant(-1, tf.int64))
-        best = tf.math.top_k(dense_scores, k=self.k)
-        chosen = tf.gather(dense_positions, best.indices, batch_dims=1)
-        return best.values, tf.where(tf.math.is_inf(best.values), tf.constant(-1, tf.int64), chosen)
+        shape = tf.stack([tf.size(known), length])
+        scores = tf.where(known[:, tf.newaxis], -np.inf, tf.gather(self.popularity, head)[tf.newaxis, :])
+        return tf.broadcast_to(head[tf.newaxis, :], shape), tf.broadcast_to(scores, shape)

@@ -123,10 +123,9 @@ class Scorer(tf.Module):
             scores = self.cold.add(scores, self.cold_scores(history))
         return scores
 
-    def towers_at(self, queries: tf.Tensor, rows: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
-        """The towers' term for the pairs (``rows`` of ``queries``, catalog ``positions``), ``[M]``."""
-        products = tf.gather(queries, rows) * self.stored.gather(positions)
-        return tf.reduce_sum(products, axis=-1) / self.temperature
+    def towers_at(self, queries: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
+        """``[B, M]``: the towers' term of each row's query ``[B, D]`` and its items at ``positions``."""
+        return tf.linalg.matvec(self.stored.gather(positions), queries) / self.temperature
 
     def cold_scores(self, history: tf.Tensor) -> tf.Tensor:
         """``[B, cold items]``: the cold items' text term (only with ``cold``)."""
