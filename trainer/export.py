@@ -15,7 +15,14 @@ Signatures (every input and output has batch dimension 0; names are stable):
 * ``query_embedding`` / ``candidate_embedding``: -> ``embedding``, for users who
   bring their own ANN index;
 * ``predict_examples``: ``examples``, a batch of serialized tf.Example with the
-  query features (as preprocessing writes them) -> top-K, for batch jobs.
+  query features (as preprocessing writes them) -> top-K, for batch jobs;
+* ``recommend_filtered`` / ``recommend_user_filtered``: ``serving_default`` /
+  ``recommend_user`` with the four filters of ``trainer/filters.py`` (``[B, any]`` strings);
+* ``recommend_user_explained``: ``recommend_user`` plus why (``trainer/explain.py``).
+
+``ServingConfig`` chooses brute force or partitioned retrieval (``trainer/retrieval.py``) and
+how the item vectors are stored (``trainer/quantize.py``); ``Served.blocked`` is the version's
+block list. The model card records the choice (``retrieval``).
 
 Only core TF ops are used (lookup tables, matmul, gather/scatter, top_k), and vocabularies are
 SavedModel assets, so stock ``tensorflow_model_server`` loads the directory as is.
