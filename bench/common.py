@@ -212,10 +212,10 @@ def _scoring_graph(t, data, out_dir: str) -> float:
     covered items (the most frequent items within the memory budget, ties by id): over TRAIN
     (``scoring_graph.jsonl``), then over TRAIN + VALIDATION (``scoring_graph_refit.jsonl``); their seconds."""
     from msrec import paths
-    from preprocessing import graphs
+    from preprocessing import scoring_graph
 
     started = time.perf_counter()
-    limit = graphs.budget_items(data.regression_memory_gib, data.regression_max_items)
+    limit = scoring_graph.budget_items(data.regression_memory_gib, data.regression_max_items)
     by_name = np.argsort(t["items"])
     for last_part, name in ((0, paths.SCORING_GRAPH), (1, paths.SCORING_GRAPH_REFIT)):
         used = t["part"] <= last_part
@@ -227,7 +227,7 @@ def _scoring_graph(t, data, out_dir: str) -> float:
         users, at = t["u"][used], position[t["i"][used]]
         users, at = users[at >= 0], at[at >= 0]
         sets = np.split(at, np.flatnonzero(np.diff(users)) + 1) if len(at) else []
-        edges = graphs.regression(
+        edges = scoring_graph.regression(
             (np.unique(s) for s in sets),
             list(t["items"][covered]),
             data.regression_l2,

@@ -36,7 +36,7 @@ import subprocess
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
+sys.path[:0] = [str(REPO)]
 
 import numpy as np  # noqa: E402
 
@@ -88,8 +88,7 @@ def filter_sources(spec: sources.DatasetSpec, raw: str, out: str) -> set[str]:
 
 def new_items(full: str, items: set[str]) -> list[dict]:
     """The held-out items as ``--new-items`` rows: title, categories and tags from the full data."""
-    from content_baseline import texts
-
+    from bench.content_baseline import texts
     from msrec.datadir import DataDir
     from trainer import tables
 
@@ -156,8 +155,7 @@ def served(version: str, users: list[str]) -> dict[str, list[str]]:
 
 def tfidf_lists(data_dir: str, added: list[dict], users: list[str], k: int = 100) -> dict[str, list[str]]:
     """TF-IDF of the same text, nearest to each user's known items, over catalogue + new items."""
-    from content_baseline import nearest, texts, vectorize
-
+    from bench.content_baseline import nearest, texts, vectorize
     from msrec.datadir import DataDir
     from trainer import tables
 

@@ -26,10 +26,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-import peers  # noqa: E402
-
+from bench import peers  # noqa: E402
 from msrec import metrics  # noqa: E402
 
 METRICS = ("HR@10", "NDCG@10")

@@ -26,11 +26,10 @@ import sys
 import tempfile
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
-
-import common  # noqa: E402
+sys.path[:0] = [str(REPO)]
 
 import synthetic  # noqa: E402 - numpy only; ``split`` (Beam) is imported when needed
+from bench import common  # noqa: E402
 
 RESULTS = REPO / "docs" / "preprocessing-runs.json"
 MODES = ("pandas", "in_memory", "multi_threading", "multi_processing")  # the table's order within a size
@@ -302,7 +301,7 @@ items = max(600, interactions / 50), seed 0; generation is not timed.
   with the item scoring graph: EASE^R over the most frequent TRAIN items within `data.regression_memory_gib`
   (4 GiB: up to 32,768; these catalogs have 2,000, 20,000, 200,000 and 500,000 items), in the process's
   time and memory. The pandas reference fits the same graph with the same function
-  (`preprocessing.graphs.regression`), so *wall / pandas* compares like with like; the regression's own
+  (`preprocessing.scoring_graph.regression`), so *wall / pandas* compares like with like; the regression's own
   seconds are in the pandas rows' note.
 - Not in the reference: the duplicate check (a `GroupByKey` on every row's text), the content and profile
   vocabularies and the per-example item-content lookup (tables of at most items / users rows); it writes

@@ -1,6 +1,6 @@
 """Item scoring graph benchmark: time and peak memory of the EASE^R regression by number of covered items.
 
-Preprocessing fits ``preprocessing.graphs.regression`` on one worker over a dense float32 square
+Preprocessing fits ``preprocessing.scoring_graph.regression`` on one worker over a dense float32 square
 matrix of the most frequent TRAIN items that fit ``data.regression_memory_gib`` (4 GiB: 32,768 items).
 For each size this runs it in a child process on random item sets (``--users``, each with
 ``--per-user`` distinct items drawn with a Zipf-like popularity), so the wall time and the peak
@@ -18,16 +18,17 @@ import tempfile
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
+sys.path[:0] = [str(REPO)]
 
-import common  # noqa: E402
 import numpy as np  # noqa: E402
+
+from bench import common  # noqa: E402
 
 
 def fit(items: int, users: int, per_user: int) -> float:
     """Seconds of one regression over ``items`` items (the child's work)."""
     from msrec import config
-    from preprocessing import graphs
+    from preprocessing import scoring_graph
 
     rng = np.random.default_rng(0)
     popularity = 1.0 / np.arange(1, items + 1) ** 0.8
@@ -38,9 +39,8 @@ def fit(items: int, users: int, per_user: int) -> float:
     data = config.DataConfig()
     names = [f"i{i}" for i in range(items)]
     start = time.perf_counter()
-    edges = sum(
-        len(s) for _, s in graphs.regression(sets, names, data.regression_l2, data.regression_neighbors)
-    )
+    fitted = scoring_graph.regression(sets, names, data.regression_l2, data.regression_neighbors)
+    edges = sum(len(s) for _, s in fitted)
     seconds = time.perf_counter() - start
     print(f"{items} items: {edges:,} edges in {seconds:.1f} s", flush=True)
     return seconds
@@ -75,7 +75,8 @@ def main(argv: list[str]) -> None:
             rows.append(f"| {items:,} | {seconds:.1f} | {run.peak_mb / 1024:.2f} |")
         print(rows[-1], flush=True)
     intro = (
-        "`preprocessing.graphs.regression` (EASE^R, `data.regression_l2` and `data.regression_neighbors` "
+        "`preprocessing.scoring_graph.regression` (EASE^R, `data.regression_l2` and "
+        "`data.regression_neighbors` "
         f"at their defaults) on {args.users:,} random users of {args.per_user} items each, one child process "
         "per size: wall time of the regression (building the matrix, inverting it, keeping each item's "
         "largest weights) and the child's peak resident memory (Python and NumPy included). The inversion "

@@ -31,11 +31,10 @@ import tempfile
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
-
-import common  # noqa: E402
+sys.path[:0] = [str(REPO)]
 
 import msrec  # noqa: E402,F401 - selects Keras 2 before TensorFlow loads
+from bench import common  # noqa: E402
 
 # isort: off
 import numpy as np  # noqa: E402

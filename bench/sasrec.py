@@ -104,9 +104,8 @@ def _rows(user: int, sequence: list[int], max_len: int, start: int = 1) -> list[
 
 
 def export(args: argparse.Namespace) -> None:
-    sys.path[:0] = [str(REPO), str(REPO / "bench")]
-    import peers  # noqa: E402 - msrec's venv only (TensorFlow)
-
+    sys.path[:0] = [str(REPO)]
+    from bench import peers  # noqa: E402 - msrec's venv only (TensorFlow)
     from msrec import features as F
 
     started = time.time()

@@ -38,12 +38,12 @@ from concurrent import futures
 import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
+sys.path[:0] = [str(REPO)]
 
 import serving  # noqa: E402,F401 - selects Keras 2 before TensorFlow loads
 
 # isort: off
-import common  # noqa: E402
+from bench import common  # noqa: E402
 import grpc  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow_serving.apis import predict_pb2  # noqa: E402

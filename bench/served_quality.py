@@ -23,10 +23,9 @@ import pathlib
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
+sys.path[:0] = [str(REPO)]
 
-import common  # noqa: E402
-
+from bench import common  # noqa: E402
 from msrec import signatures as S  # noqa: E402
 from msrec.app import cli  # noqa: E402
 

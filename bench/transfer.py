@@ -33,9 +33,9 @@ import sys
 from typing import Any
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "bench")]
+sys.path[:0] = [str(REPO)]
 
-import common  # noqa: E402
+from bench import common  # noqa: E402
 
 KEYS = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR", "Precision@10", "Recall@10", "F1@10")
 

@@ -35,7 +35,7 @@ class DataConfig:
         random subset unlike the held-out examples' full histories); ``auto`` (the default)
         picks by whether the interactions are timed.
       regression_l2: ridge penalty of the item scoring graph (EASE^R over TRAIN item sets,
-        ``preprocessing/graphs.py``); larger shrinks the weights of rare pairs.
+        ``preprocessing/scoring_graph.py``); larger shrinks the weights of rare pairs.
       regression_neighbors: how many sources each item keeps in that graph.
       regression_memory_gib: the memory the regression may take on its one worker: it covers
         the most frequent TRAIN items that fit (a dense float32 square matrix of them is

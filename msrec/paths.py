@@ -41,6 +41,19 @@ def join(*parts: str) -> str:
     return posixpath.join(*parts)
 
 
+def absolute(path: str) -> str:
+    """``path`` made absolute when it is local; a ``scheme://`` path unchanged.
+
+    A Beam job's workers need not share the submitting process's working directory (a portable
+    runner's SDK worker pool, a cluster's task managers), so a relative local path must not reach them.
+    """
+    if "://" in path:
+        return path
+    # abspath drops a trailing "/", which some callers read as "a directory" (batch-predict's --output)
+    absolute_path = os.path.abspath(path)
+    return absolute_path + "/" if path.endswith("/") and not absolute_path.endswith("/") else absolute_path
+
+
 def vocab_file(data_dir: str, name: str) -> str:
     return join(data_dir, "vocab", f"{name}.txt")
 

@@ -8,7 +8,7 @@ columns map to msrec's canonical fields:
 * ``items``: ``item_id`` and any of ``categories``, ``tags``, ``title``, ``description``;
   ``category_flags`` maps 0/1 flag columns to category names (MovieLens genres). The title
   and description are kept as text: with the categories and tags they make the item text
-  that preprocessing embeds (``data.text_fields``, ``preprocessing/text.py``);
+  that preprocessing embeds (``data.text_fields``, ``preprocessing/item_text.py``);
 * ``users``: ``user_id``; every column listed in ``attributes`` becomes a
   ``name=value`` profile attribute;
 * ``social``: ``user_id``, ``friend_id``;

@@ -1,9 +1,9 @@
-"""Item content from more than one source: tags joined onto the items table.
+"""Item content and user profiles keyed by id, with tags from more than one source joined onto items.
 
-Last.fm keeps an artist's tags in a separate table of taggings (who tagged
-which artist with which tag id) and the tag names in a third file. The join
-below turns those into each item's most used tag names, merged with whatever
-tags the ``items`` source already gives.
+The pipeline's second step (``JoinContent``), after the sources are read. Last.fm keeps an artist's
+tags in a separate table of taggings (who tagged which artist with which tag id) and the tag names
+in a third file. ``JoinItemTags`` turns those into each item's most used tag names, merged with
+whatever tags the ``items`` source already gives.
 """
 
 from __future__ import annotations
@@ -72,3 +72,29 @@ class JoinItemTags(beam.PTransform):
             | "JoinTags" >> beam.CoGroupByKey()
             | "Merge" >> beam.MapTuple(lambda item, grouped: (item, merge(item, grouped)))
         )
+
+
+def _keyed(records: dict, kind: str, key: str):
+    """``(id, record)`` of source ``kind``, or nothing when the dataset has no such source."""
+    if kind not in records:
+        return records["interactions"].pipeline | f"No{kind.title()}" >> beam.Create([])
+    return records[kind] | f"Key{kind.title()}" >> beam.Map(lambda r: (getattr(r, key), r))
+
+
+class JoinContent(beam.PTransform):
+    """The sources' valid records (``sources.ReadSources``) -> ``{"items": (item, Item), "users":
+    (user, User)}``: item content with ``item_tags`` (and ``tag_names``) joined in when the dataset
+    has them, each item keeping its ``tags`` most used tags; empty for a source the dataset lacks."""
+
+    def __init__(self, tags: int):
+        super().__init__()
+        self._tags = tags
+
+    def expand(self, records):
+        items = _keyed(records, "items", "item")
+        if "item_tags" in records:
+            inputs = {"items": items, "taggings": records["item_tags"]}
+            if "tag_names" in records:
+                inputs["names"] = records["tag_names"]
+            items = inputs | "ItemTags" >> JoinItemTags(self._tags)
+        return {"items": items, "users": _keyed(records, "users", "user")}

@@ -1,7 +1,8 @@
 """Joins item content and user profiles onto examples and encodes them as tf.Example.
 
+``EncodeRecords``, the pipeline's step after the graphs, makes every record folder's examples.
 Items and users are small next to interactions, so they join as side inputs
-(a dict per worker) rather than through a shuffle. The dicts hold packed records (``Tables``),
+(a dict per worker) rather than through a shuffle. The dicts hold packed records (``Lookups``),
 unpacked when a key is read: measured with tracemalloc on the 25 M benchmark's items, an item's
 record takes about 1,010 bytes live and 336 packed, its 20 graph neighbours 3,030 and 474, so
 500,000 items take about 2 GB live in every worker. ``EncodeTimelines`` writes all of a
@@ -18,8 +19,10 @@ import apache_beam as beam
 
 from msrec import features as F
 from msrec import paths
-from preprocessing import sequences
+from msrec.config import DataConfig
+from preprocessing import progress, sequences, text_encoder
 from preprocessing.batches import packed, unpacked
+from preprocessing.item_text import EmbedItemText
 from preprocessing.records import Item, User
 
 # The parts of a training example shared by many: a user's, and a target item's.
@@ -34,15 +37,16 @@ ITEM_SIDE = (
 )
 
 
-class Tables(NamedTuple):
-    """The encoders' side inputs: PCollections of ``(id, packed record)`` (``batches.packed``)."""
+class Lookups(NamedTuple):
+    """What the encoders look up by id, as side inputs: PCollections of ``(id, packed record)``
+    (``batches.packed``), read in each worker as dicts (``Unpacking``)."""
 
     items: Any  # Item
     users: Any  # User
     neighbors: Any  # the item graph's [(neighbour, weight), ...]
 
     @classmethod
-    def of(cls, items, users, neighbors) -> Tables:
+    def of(cls, items, users, neighbors) -> Lookups:
         pack = lambda name, pcoll: pcoll | f"Pack{name}" >> beam.MapTuple(lambda k, v: (k, packed(v)))  # noqa: E731
         return cls(pack("Items", items), pack("Users", users), pack("Neighbors", neighbors))
 
@@ -53,21 +57,21 @@ class Tables(NamedTuple):
 class Unpacking(Mapping):
     """A side input's dict of packed records, read as the records."""
 
-    def __init__(self, table: Mapping[str, bytes]):
-        self._table = table
+    def __init__(self, packed: Mapping[str, bytes]):
+        self._packed = packed
 
     def __getitem__(self, key: str) -> Any:
-        return unpacked(self._table[key])
+        return unpacked(self._packed[key])
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._table)
+        return iter(self._packed)
 
     def __len__(self) -> int:
-        return len(self._table)
+        return len(self._packed)
 
     @classmethod
-    def each(cls, *tables: Mapping[str, bytes]) -> tuple[Unpacking, ...]:
-        return tuple(cls(table) for table in tables)
+    def each(cls, *lookups: Mapping[str, bytes]) -> tuple[Unpacking, ...]:
+        return tuple(cls(packed) for packed in lookups)
 
 
 def item_content(item: Item | None) -> dict[str, list[str]]:
@@ -113,12 +117,12 @@ class _Encode(beam.DoFn):
 class EncodeExamples(beam.PTransform):
     """Value dicts -> serialized tf.Example bytes, with content and item neighbours joined in."""
 
-    def __init__(self, features: tuple[F.Feature, ...], tables: Tables):
+    def __init__(self, features: tuple[F.Feature, ...], lookups: Lookups):
         super().__init__()
-        self._features, self._tables = features, tables
+        self._features, self._lookups = features, lookups
 
     def expand(self, values):
-        return values | "Encode" >> beam.ParDo(_Encode(self._features), **self._tables.side_inputs())
+        return values | "Encode" >> beam.ParDo(_Encode(self._features), **self._lookups.side_inputs())
 
 
 class _EncodeTimeline(beam.DoFn):
@@ -158,11 +162,62 @@ class EncodeTimelines(beam.PTransform):
     user's profile joined in, as ``EncodeExamples`` would give them one by one.
     """
 
-    def __init__(self, features, tables: Tables, history_length: int, mode: str = "prefix"):
+    def __init__(self, features, lookups: Lookups, history_length: int, mode: str = "prefix"):
         super().__init__()
-        self._features, self._length, self._mode, self._tables = features, history_length, mode, tables
+        self._features, self._length, self._mode, self._lookups = features, history_length, mode, lookups
 
     def expand(self, timelines):
         return timelines | "Encode" >> beam.ParDo(
-            _EncodeTimeline(self._features, self._length, self._mode), **self._tables.side_inputs()
+            _EncodeTimeline(self._features, self._length, self._mode), **self._lookups.side_inputs()
         ).with_outputs(*paths.SPLITS)
+
+
+class EncodeRecords(beam.PTransform):
+    """The users, item content and graphs -> every record folder's serialized tf.Examples.
+
+    Input: ``{"timelines", "user_batches"}`` (``split.SplitByUser``), ``{"items": (item, Item),
+    "users": (user, User)}`` (``content.JoinContent``) and ``{"item_graph", "social_graph"}``
+    (``graphs.BuildGraphs``). Output, by folder (``msrec.paths``): ``train``, ``validation``, ``test``
+    (``EncodeTimelines``); ``users``, each user's latest state for serving; ``candidates``, the
+    catalog (every item of any interaction); and ``item_text`` (``item_text.EmbedItemText``) unless
+    ``data.text_encoder`` is ``none``.
+    """
+
+    def __init__(self, data: DataConfig, clock: progress.Clock | None = None):
+        """``clock``: the item text embedding prints progress lines; None: silent."""
+        super().__init__()
+        self._data, self._clock = data, clock
+
+    def expand(self, inputs):
+        data, contract, history = self._data, F.contract(self._data.lengths), self._data.lengths.history
+        joined = (
+            # Packed: the join holds every timeline at once (see batches.packed).
+            {
+                "timelines": inputs["timelines"] | "KeyTimelines" >> beam.Map(lambda t: (t.user, packed(t))),
+                "friends": inputs["social_graph"],
+            }
+            | "JoinFriends" >> beam.CoGroupByKey()
+            | "WithFriends" >> beam.FlatMap(sequences.with_friends)
+        )
+        lookups = Lookups.of(inputs["items"], inputs["users"], inputs["item_graph"])
+        examples = joined | "Examples" >> EncodeTimelines(contract, lookups, history, data.history_mode)
+        records = {split: examples[split] for split in paths.SPLITS}
+        latest = joined | "Latest" >> beam.Map(lambda tf_: sequences.latest_state(tf_[0], history, tf_[1]))
+        records[paths.USERS] = latest | "EncodeUsers" >> EncodeExamples(
+            F.select(contract, F.QUERY, F.EVAL), lookups
+        )
+        catalog = (
+            inputs["user_batches"]
+            | "CatalogItems" >> beam.FlatMap(lambda b: {i for t in unpacked(b) for i in t.items})
+            | "Distinct" >> beam.Distinct()
+        )
+        candidates = catalog | "CandidateValues" >> beam.Map(lambda i: {F.ITEM_ID: i})
+        records[paths.CANDIDATES] = candidates | "EncodeCandidates" >> EncodeExamples(
+            F.select(contract, F.CANDIDATE), lookups
+        )
+        encoder = text_encoder.resolve(data)
+        if encoder is not None:
+            records[paths.ITEM_TEXT] = {"catalog": catalog, "items": inputs["items"]} | "EmbedItemText" >> (
+                EmbedItemText(encoder, data.text_fields, self._clock)
+            )
+        return records

@@ -16,14 +16,14 @@ CHUNK_BYTES = 1 << 20
 
 
 class Line(NamedTuple):
-    """One line without its end (``\\n``, ``\\r\\n``); ``text`` holds at most the limit's bytes."""
+    """One line without its end (``\\n``, ``\\r\\n``); ``data`` holds at most the limit's bytes."""
 
-    text: bytes
+    data: bytes
     length: int  # of the whole line, in bytes
 
     @property
     def cut(self) -> bool:
-        return self.length > len(self.text)
+        return self.length > len(self.data)
 
 
 def read_lines(f: BinaryIO, limit: int = MAX_LINE_BYTES, chunk: int = CHUNK_BYTES) -> Iterator[Line]:
@@ -40,8 +40,8 @@ def read_lines(f: BinaryIO, limit: int = MAX_LINE_BYTES, chunk: int = CHUNK_BYTE
         yield _line(kept, length)
 
 
-def _line(text: bytes, length: int) -> Line:
-    if length > len(text):
-        return Line(text, length)
-    text = text.rstrip(b"\r")
-    return Line(text, len(text))
+def _line(data: bytes, length: int) -> Line:
+    if length > len(data):
+        return Line(data, length)
+    data = data.rstrip(b"\r")
+    return Line(data, len(data))

@@ -57,16 +57,6 @@ class TagName(NamedTuple):
     name: str
 
 
-def referenced_id(kind: str, record: Any, field: str) -> str:
-    """The value of ``field`` in a parsed ``kind`` record, e.g. ``item_id`` of an ``Interaction``."""
-    return getattr(record, sources.id_attribute(kind, field))
-
-
-def defined_id(target: str, record: Any, id_kind: str) -> str:
-    """The ``user``/``item``/``tag`` id a record of source ``target`` makes known."""
-    return getattr(record, sources.id_attribute(target, sources.defining_field(target, id_kind)))
-
-
 class BadRecord(ValueError):
     """A row that cannot be used; ``reason`` is the dead-letter category."""
 
@@ -161,11 +151,11 @@ def _item(row: Any, spec: SourceSpec) -> Item:
         if flag == "1":
             categories += (name,)
     tags = _values(_optional(row, spec, "tags"), spec)
-    title, description = (_text(_optional(row, spec, name)) for name in ("title", "description"))
+    title, description = (_string(_optional(row, spec, name)) for name in ("title", "description"))
     return Item(_id(row, spec, "item_id"), categories, tags, F.words(title), title, description)
 
 
-def _text(raw: Any) -> str:
+def _string(raw: Any) -> str:
     return "" if raw is ABSENT or raw is None else str(raw)
 
 

@@ -1,6 +1,6 @@
 """Rows on their way through the checks, and the dead letters of those that fail one.
 
-Shared by the per-row steps (``sources``) and the columnar ones (``batches``).
+Shared by the parser (``sources``) and the checks (``checks``), which carry rows in ``batches``.
 """
 
 from __future__ import annotations

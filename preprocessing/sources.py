@@ -1,16 +1,18 @@
-"""Reads one raw source into canonical records, routing bad rows to dead letters.
+"""Reads the raw sources into canonical records, routing bad rows to dead letters.
 
 Files are matched through Beam's FileSystems (local paths and ``gs://`` alike)
 and read line by line so that each dead letter can name its file and line.
 
-    files --ParseFile--> rows --DropDuplicates--> rows --CheckReferences--> records
+    files --ParseFile--> rows --DropDuplicates--> rows --CheckReference--> records
               |                    |                        |
               +--------------------+------------------------+--> dead letters
 
-A row that parses is a ``Row`` (where it came from, its text, its record) until
-every check has passed; only then is it counted ``valid`` and unwrapped. Every check
-on a row's own values (times, weights, ids) runs in ``ParseFile``, before the
-de-duplication, so a bad copy of a row can never be the one kept.
+Rows travel in columnar ``batches.Batch`` es (where each came from, its text, its record) until
+every check (``checks``) has passed; only then are they counted ``valid`` and, except for the
+interactions, unwrapped into one record per element. Every check on a row's own values (times,
+weights, ids) runs in ``ParseFile``, before the de-duplication, so a bad copy of a row can never be
+the one kept. ``ReadSources`` is the pipeline's first step: every source read and checked, and the
+dead letters written.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
+from msrec import paths
 from msrec import source_config as sources_config
 from msrec.source_config import SourceSpec, resolve
-from preprocessing import batches, lines, progress, records
+from preprocessing import batches, checks, lines, progress, records
 from preprocessing.errors import EmptySourceError, MissingSourceError
-from preprocessing.rows import DEAD, NAMESPACE, RAW_CHARS, VALID, Row, dead_letter, reject  # noqa: F401 (re-exported)
+from preprocessing.rows import DEAD, NAMESPACE, VALID, Row, reject
 
-BATCHED = ("interactions",)  # sources carried as columnar ``batches.Batch`` es rather than one Row each
+BATCHED = ("interactions",)  # sources whose valid records stay ``batches.Batch`` es: the large one
 
 
 def check_source(kind: str, spec: SourceSpec, input_dir: str) -> None:
@@ -48,16 +51,13 @@ def check_source(kind: str, spec: SourceSpec, input_dir: str) -> None:
 
 
 class ParseFile(beam.DoFn):
-    """Parses every line of one matched file; bad lines go to the ``dead`` output."""
+    """Parses every line of one matched file into ``Batch`` es of rows; bad lines go to ``dead``."""
 
     def __init__(self, kind: str, spec: SourceSpec, clock: progress.Clock | None = None):
         self._kind, self._spec, self._clock = kind, spec, clock
         self._read = beam.metrics.Metrics.counter(NAMESPACE, f"{kind}.read")
 
     def process(self, readable: fileio.ReadableFile) -> Iterator[Any]:
-        if self._kind not in BATCHED:
-            yield from self._rows(readable)
-            return
         gathered = []
         for out in self._rows(readable):
             if isinstance(out, Row):
@@ -81,35 +81,35 @@ class ParseFile(beam.DoFn):
                 if self._clock is not None and progress.due(number):
                     self._clock.say(f"{self._kind}: {number:,} lines read from {os.path.basename(path)}")
                 try:
-                    text = self._decode(line)
+                    decoded = self._decode(line)
                 except records.BadRecord as err:  # shown as well as undecodable bytes can be
                     self._read.inc()
-                    raw, length = line.text.decode("utf-8", "replace"), line.length if line.cut else None
+                    raw, length = line.data.decode("utf-8", "replace"), line.length if line.cut else None
                     yield reject(self._kind, Row(path, number, raw, None), err.reason, err.detail, length)
                     continue
                 if number == 1 and spec.header and spec.format == "csv":
-                    header = [c.strip() for c in records.split_columns(text, spec)]
+                    header = [c.strip() for c in records.split_columns(decoded, spec)]
                     continue
-                if not text.strip():
+                if not decoded.strip():
                     continue  # blank lines (e.g. a trailing one) are not rows
                 self._read.inc()
                 try:
-                    record = records.parse_row(self._kind, spec, text, header)
+                    record = records.parse_row(self._kind, spec, decoded, header)
                 except records.BadRecord as err:
-                    yield self._reject(path, number, text, err)
+                    yield self._reject(path, number, decoded, err)
                     continue
-                yield Row(path, number, text, record)
+                yield Row(path, number, decoded, record)
                 rows += 1
         if self._clock is not None:
             self._clock.say(f"{self._kind}: {os.path.basename(path)} read, {rows:,} parsed rows")
 
     def _decode(self, line: lines.Line) -> str:
-        """The line's text; ``BadRecord`` if it is too long to be a row or not in the encoding."""
+        """The line, decoded; ``BadRecord`` if it is too long to be a row or not in the encoding."""
         if line.cut:
             detail = f"{line.length:,} bytes; a row may have {lines.MAX_LINE_BYTES:,}"
             raise records.BadRecord("line_too_long", detail)
         try:
-            return line.text.decode(self._spec.encoding)
+            return line.data.decode(self._spec.encoding)
         except UnicodeDecodeError as err:
             raise records.BadRecord("bad_encoding", str(err)) from None
 
@@ -137,95 +137,18 @@ class ParseFile(beam.DoFn):
         return reject(self._kind, Row(path, number, raw, None), err.reason, err.detail)
 
 
-def _first_of_duplicates(kind: str, raw: str, rows: Any) -> Iterator[Any]:
-    rows = sorted(rows, key=lambda r: (r.path, r.line))
-    yield rows[0]
-    for row in rows[1:]:
-        yield reject(kind, row, "duplicate", f"same as {rows[0].path}:{rows[0].line}")
-
-
-class DropDuplicates(beam.PTransform):
-    """Keeps the first of identical rows (by file, then line); the others are dead letters.
-
-    The grouping by row text also spreads the rows of each file across workers,
-    which the single-file read would otherwise leave on one.
-    """
-
-    def __init__(self, kind: str):
-        super().__init__()
-        self._kind = kind
-
-    def expand(self, rows):
-        kind = self._kind
-        return (
-            rows
-            | "ByText" >> beam.Map(lambda r: (r.raw, r))
-            | "Group" >> beam.GroupByKey()
-            | "First"
-            >> beam.FlatMap(lambda kv: _first_of_duplicates(kind, *kv)).with_outputs(DEAD, main=VALID)
-        )
-
-
-def _known_or_dead(kind: str, field: str, target: str, joined: Any) -> Iterator[Any]:
-    value, grouped = joined
-    if grouped["known"]:
-        yield from grouped["rows"]
-        return
-    for row in grouped["rows"]:
-        yield reject(kind, row, "unknown_reference", f"{field}={value!r} is not in {target}")
-
-
-class CheckReferences(beam.PTransform):
-    """Dead-letters rows whose ``references`` name an id the referenced source does not define.
-
-    Input: the source's rows. Output: ``{valid: rows, dead: dead letters}``; a row
-    that breaks two references is dead-lettered once, for the first.
-
-    Args:
-      kind: the source the rows come from.
-      spec: its config; ``spec.references`` maps field -> referenced source.
-      known: for each referenced field, a PCollection of the ids its source defines
-        (distinct). The check is a join, so it scales with the data, not a worker's memory.
-    """
-
-    def __init__(self, kind: str, spec: SourceSpec, known: Mapping[str, Any]):
-        super().__init__()
-        self._kind, self._spec, self._known = kind, spec, known
-
-    def expand(self, rows):
-        kind, dead = self._kind, []
-        for field, target in sorted(self._spec.references.items()):
-            keyed = rows | f"Key_{field}" >> beam.Map(
-                lambda r, f=field: (records.referenced_id(kind, r.record, f), r)
-            )
-            ids = self._known[field] | f"KeyIds_{field}" >> beam.Map(lambda i: (i, True))
-            checked = (
-                {"rows": keyed, "known": ids}
-                | f"Join_{field}" >> beam.CoGroupByKey()
-                | f"Check_{field}"
-                >> beam.FlatMap(lambda kv, f=field, t=target: _known_or_dead(kind, f, t, kv)).with_outputs(
-                    DEAD, main=VALID
-                )
-            )
-            rows = checked[VALID]
-            dead.append(checked[DEAD])
-        return {VALID: rows, DEAD: dead | "AllDead" >> beam.Flatten(pipeline=rows.pipeline)}
-
-
-def _valid_batch(kind: str, rows: batches.Batch) -> batches.Batch:
+def valid(rows: batches.Batch, kind: str) -> Iterator[Any]:
+    """Counts rows that passed every check: a ``BATCHED`` source's batch, without the raw text that
+    would only weigh on the shuffles from here on, or else the batch's records one by one."""
     beam.metrics.Metrics.counter(NAMESPACE, f"{kind}.valid").inc(len(rows))
-    return rows.without_text()  # every check has passed: the text would only weigh on the shuffles
-
-
-def _valid(kind: str, row: Row) -> Any:
-    beam.metrics.Metrics.counter(NAMESPACE, f"{kind}.valid").inc()
-    return row.record
+    if kind in BATCHED:
+        yield rows.without_raw()
+    else:
+        yield from rows.records()
 
 
 class ReadSource(beam.PTransform):
-    """``PBegin -> {valid: Rows, dead: dead-letter dicts}``: parsed and de-duplicated.
-
-    A ``BATCHED`` source's valid output holds ``batches.Batch`` es of rows instead.
+    """``PBegin -> {valid: Batches, dead: dead-letter dicts}``: parsed and de-duplicated.
 
     ``check_sources`` runs the reference checks and turns the rows into records.
     """
@@ -235,7 +158,6 @@ class ReadSource(beam.PTransform):
         self._kind, self._spec, self._input_dir, self._clock = kind, spec, input_dir, clock
 
     def expand(self, pbegin):
-        dedup = batches.DropDuplicates if self._kind in BATCHED else DropDuplicates
         parsed = (
             pbegin
             | "Match" >> fileio.MatchFiles(resolve(self._input_dir, self._spec))
@@ -243,57 +165,82 @@ class ReadSource(beam.PTransform):
             | "Parse"
             >> beam.ParDo(ParseFile(self._kind, self._spec, self._clock)).with_outputs(DEAD, main=VALID)
         )
-        unique = parsed[VALID] | "Unique" >> dedup(self._kind)
+        unique = parsed[VALID] | "Unique" >> checks.DropDuplicates(self._kind)
         return {VALID: unique[VALID], DEAD: (parsed[DEAD], unique[DEAD]) | "AllDead" >> beam.Flatten()}
 
 
 def check_sources(read: Mapping[str, Any], specs: Mapping[str, SourceSpec]) -> dict[str, dict[str, Any]]:
     """Runs every source's reference checks and counts what survives as ``valid``.
 
+    A row that breaks two references is dead-lettered once, for the first field in sorted order.
+
     Args:
       read: kind -> the ``ReadSource`` output of that source.
       specs: kind -> its config.
 
     Returns:
-      kind -> ``{valid: records, dead: dead letters}``, with ``read = valid + dead-lettered``.
+      kind -> ``{valid: records, dead: dead letters}``, with ``read = valid + dead-lettered``;
+      a ``BATCHED`` source's records stay in batches.
     """
     ids = {}  # (target, id kind) -> distinct ids, built once however many fields reference them
 
     def known(kind: str, field: str, target: str):
         key = (target, sources_config.id_kind(kind, field))
         if key not in ids:
-            if target in BATCHED:
-                attribute = sources_config.id_attribute(target, sources_config.defining_field(*key))
-                defined = read[target][VALID] | f"Ids_{target}_{key[1]}" >> beam.FlatMap(
-                    lambda b, a=attribute: set(getattr(b, a))
-                )
-            else:
-                defined = read[target][VALID] | f"Ids_{target}_{key[1]}" >> beam.Map(
-                    lambda r, k=key: records.defined_id(k[0], r.record, k[1])
-                )
-            ids[key] = defined | f"Distinct_{target}_{key[1]}" >> beam.Distinct()
+            attribute = sources_config.id_attribute(target, sources_config.defining_field(*key))
+            ids[key] = (
+                read[target][VALID]
+                | f"Ids_{target}_{key[1]}" >> beam.FlatMap(lambda b, a=attribute: set(getattr(b, a)))
+                | f"Distinct_{target}_{key[1]}" >> beam.Distinct()
+            )
         return ids[key]
 
     out = {}
     for kind, spec in specs.items():
         rows, dead = read[kind][VALID], [read[kind][DEAD]]
-        if kind in BATCHED:
-            for field, target in sorted(spec.references.items()):
-                checked = rows | f"References_{kind}_{field}" >> batches.CheckReference(
-                    kind, field, target, known(kind, field, target)
-                )
-                rows, dead = checked[VALID], dead + [checked[DEAD]]
-            out[kind] = {
-                VALID: rows | f"Valid_{kind}" >> beam.Map(lambda b, k=kind: _valid_batch(k, b)),
-                DEAD: dead | f"Dead_{kind}" >> beam.Flatten(),
-            }
-            continue
-        if spec.references:
-            fields = {f: known(kind, f, t) for f, t in spec.references.items()}
-            checked = rows | f"References_{kind}" >> CheckReferences(kind, spec, fields)
+        for field, target in sorted(spec.references.items()):
+            checked = rows | f"References_{kind}_{field}" >> checks.CheckReference(
+                kind, field, target, known(kind, field, target)
+            )
             rows, dead = checked[VALID], dead + [checked[DEAD]]
         out[kind] = {
-            VALID: rows | f"Valid_{kind}" >> beam.Map(lambda r, k=kind: _valid(k, r)),
+            VALID: rows | f"Valid_{kind}" >> beam.FlatMap(valid, kind),
             DEAD: dead | f"Dead_{kind}" >> beam.Flatten(),
         }
     return out
+
+
+class ReadSources(beam.PTransform):
+    """``PBegin`` -> ``{kind: valid records}`` for every configured source; dead letters written.
+
+    The pipeline's first step: each source read and de-duplicated (``ReadSource``), its references
+    checked (``check_sources``), and every dead letter written to ``<dead_letter_dir>/part*.jsonl``.
+    A ``BATCHED`` source's records stay in ``batches.Batch`` es.
+    """
+
+    def __init__(
+        self,
+        specs: Mapping[str, SourceSpec],
+        input_dir: str,
+        dead_letter_dir: str,
+        clock: progress.Clock | None = None,
+    ):
+        super().__init__()
+        self._specs, self._input_dir, self._dead_dir, self._clock = specs, input_dir, dead_letter_dir, clock
+
+    def expand(self, pbegin):
+        read = {
+            kind: pbegin | f"Read_{kind}" >> ReadSource(kind, spec, self._input_dir, self._clock)
+            for kind, spec in self._specs.items()
+        }
+        checked = check_sources(read, self._specs)
+        (
+            tuple(c[DEAD] for c in checked.values())
+            | "AllDead" >> beam.Flatten()
+            | "DeadJson" >> beam.Map(json.dumps, ensure_ascii=False)
+            | "WriteDead"
+            >> beam.io.WriteToText(
+                paths.join(self._dead_dir, "part"), file_name_suffix=".jsonl", num_shards=1
+            )
+        )
+        return {kind: c[VALID] for kind, c in checked.items()}

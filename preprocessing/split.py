@@ -15,10 +15,11 @@ import apache_beam as beam
 import numpy as np
 import pandas as pd
 
-from preprocessing.batches import Batch, packed_buckets, unpacked
+from preprocessing.batches import Batch, packed, packed_buckets, unpacked
 from preprocessing.records import Interaction
 
 MIN_EVALUATED = 3
+USER_BATCH = 1024  # timelines per element of the steps that work on many users at once
 
 
 class Timeline:
@@ -156,12 +157,25 @@ def split_bucket(batches: Iterable[Batch]) -> Iterator[Timeline]:
 
 
 class SplitByUser(beam.PTransform):
-    """Interaction ``Batch`` es -> one ``Timeline`` per user."""
+    """Interaction ``Batch`` es -> ``{"timelines": one Timeline per user, "user_batches": the same
+    timelines in packed lists of up to ``USER_BATCH`` (``batches.packed``)}``.
+
+    The user batches feed the steps that work on many users at once (item counts, the item and
+    scoring graphs, the catalog): a shuffle or a combine costs Beam per element, so they take a
+    batch of users, not an interaction, as one; packed, because the stages that wait for the item
+    index keep every batch meanwhile.
+    """
 
     def expand(self, batches):
-        return (
+        timelines = (
             batches
             | "ByUser" >> beam.FlatMap(packed_buckets, "user")
             | "GroupByUser" >> beam.GroupByKey()
             | "Split" >> beam.FlatMap(lambda kv: split_bucket(map(unpacked, kv[1])))
         )
+        user_batches = (
+            timelines
+            | "UserBatches" >> beam.BatchElements(min_batch_size=USER_BATCH, max_batch_size=USER_BATCH)
+            | "PackUserBatches" >> beam.Map(packed)
+        )
+        return {"timelines": timelines, "user_batches": user_batches}

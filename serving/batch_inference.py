@@ -176,6 +176,18 @@ def check_bad_fraction(report: dict[str, Any], max_bad_fraction: float) -> None:
         raise BadInputError(f"dead-letter fraction {bad:.3f} above {max_bad_fraction}; report: {report}")
 
 
+def check_options(
+    input_format: str, output_format: str, num_shards: int, min_batch: int | None, max_batch: int | None
+) -> None:
+    """Raises on formats it does not know, fewer than one shard, or batch bounds out of order."""
+    if input_format not in batch_io.INPUT_FORMATS or output_format not in batch_io.OUTPUT_FORMATS:
+        raise ValueError(f"formats: input {batch_io.INPUT_FORMATS}, output {batch_io.OUTPUT_FORMATS}")
+    if num_shards < 1:
+        raise ValueError(f"num_shards must be >= 1, not {num_shards}")
+    if (min_batch or 1) < 1 or (min_batch or 1) > (max_batch or float("inf")):
+        raise errors.BadFlag(f"need 1 <= min_batch_size <= max_batch_size, not {min_batch}, {max_batch}")
+
+
 def run(
     model_dir_or_base: str,
     input: str,
@@ -201,14 +213,9 @@ def run(
       ValueError: a bad format, k, or batch size; FileNotFoundError: no model or no input file;
       FileExistsError: output exists and not ``overwrite``; BadInputError: too many dead letters.
     """
-    if input_format not in batch_io.INPUT_FORMATS or output_format not in batch_io.OUTPUT_FORMATS:
-        raise ValueError(f"formats: input {batch_io.INPUT_FORMATS}, output {batch_io.OUTPUT_FORMATS}")
-    if num_shards < 1:
-        raise ValueError(f"num_shards must be >= 1, not {num_shards}")
-    if (min_batch_size or 1) < 1 or (min_batch_size or 1) > (max_batch_size or float("inf")):
-        raise errors.BadFlag(
-            f"need 1 <= min_batch_size <= max_batch_size, not {min_batch_size}, {max_batch_size}"
-        )
+    check_options(input_format, output_format, num_shards, min_batch_size, max_batch_size)
+    # Absolute: a portable runner's workers need not run in this process's working directory.
+    model_dir_or_base, input, output = map(paths.absolute, (model_dir_or_base, input, output))
     info = inspect_model(resolve_version(model_dir_or_base), SIGNATURE_OF[input_format])
     k = check_k(k, info.top_k)
     if not batch_io.matching(input):

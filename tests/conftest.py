@@ -40,3 +40,12 @@ def tiny_source(tiny_data):
     from msrec.datadir import DataDir
 
     return DataDir.open(tiny_data)
+
+
+@pytest.fixture(scope="session")
+def prism_flags() -> list[str]:
+    """Beam flags for Prism, built once into ``$MSREC_ENGINES_CACHE`` by ``bench/engines.py`` (``go
+    install`` from the Go module proxy on a cold cache; a lock keeps pytest-xdist workers to one build)."""
+    from bench import engines
+
+    return engines.flags("prism")

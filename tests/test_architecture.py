@@ -9,10 +9,14 @@ statement of a module).
 
 from __future__ import annotations
 
+import ast
+import pathlib
+
 import grimp
 import pytest
 
-PACKAGES = ("msrec", "preprocessing", "trainer", "serving", "synthetic", "modelserver")
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGES = ("msrec", "preprocessing", "trainer", "serving", "synthetic", "modelserver", "bench")
 
 
 def circles(graph: grimp.ImportGraph) -> list[list[str]]:
@@ -64,3 +68,47 @@ def test_circle_finder_sees_a_circle_through_a_third_module():
     for a, b in (("p.a", "p.b"), ("p.b", "p.c"), ("p.c", "p.a"), ("p.c", "p.d")):
         g.add_import(importer=a, imported=b)
     assert circles(g) == [["p.a", "p.b", "p.c"]]
+
+
+# STYLE.md, Size: functions of about 40 lines, 60 at most; modules under about 300, 400 at most unless
+# a reason is stated here. Counted from a function's first decorator to its last line, docstring included.
+PRODUCT = ("msrec", "preprocessing", "trainer", "serving", "synthetic", "modelserver")
+FUNCTION_LINES, MODULE_LINES = 60, 400
+LONG_MODULES: dict[str, str] = {}  # path -> why it may pass MODULE_LINES
+
+
+def sizes(path: pathlib.Path) -> tuple[int, dict[str, int]]:
+    """The module's line count and each function's."""
+    text = path.read_text(encoding="utf-8")
+    functions = {
+        f"{path}:{node.name}": node.end_lineno
+        - min([node.lineno] + [d.lineno for d in node.decorator_list])
+        + 1
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    return len(text.splitlines()), functions
+
+
+def too_long(root: pathlib.Path, packages=PRODUCT) -> dict[str, int]:
+    """Every product function over FUNCTION_LINES and module over MODULE_LINES (without a reason)."""
+    found = {}
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            lines, functions = sizes(path)
+            name = str(path.relative_to(root))
+            if lines > MODULE_LINES and name not in LONG_MODULES:
+                found[name] = lines
+            found |= {n: count for n, count in functions.items() if count > FUNCTION_LINES}
+    return found
+
+
+def test_no_product_function_over_60_lines_and_no_module_over_400():
+    assert too_long(ROOT) == {}
+
+
+def test_the_size_rule_sees_a_long_function_and_a_long_module(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(61))
+    (tmp_path / "pkg" / "long.py").write_text(f"@staticmethod\ndef long():\n{body}\n" + "\n" * 340)
+    assert too_long(tmp_path, ("pkg",)) == {"pkg/long.py": 403, f"{tmp_path}/pkg/long.py:long": 63}

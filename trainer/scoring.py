@@ -4,7 +4,7 @@
 + [item is cold] * (cold_weight * text_z + cold_offset)``,
 where ``evidence`` sums the weights of the item scoring graph that link the items of
 the user's history to the item (EASE^R item-item weights that preprocessing wrote,
-``preprocessing/graphs.py``). The first term is the two-tower retrieval score; the
+``preprocessing/scoring_graph.py``). The first term is the two-tower retrieval score; the
 second adds exact item-item evidence that a 64-dimensional dot product cannot hold
 for a long-tailed catalog (``docs/tuning.md``). With ``graph_weight`` 0 the ranking
 is the towers' alone.

@@ -115,38 +115,55 @@ def run(
         model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate(config.train, source)))
     model_dir = worker_dir(model_dir, distribution)
     tf.io.gfile.makedirs(model_dir)
+    hooks = fit_callbacks(config, source, model_dir, checkpoint_dir, log_dir) + list(extra_callbacks)
+    started = time.time()
+    epochs = min(config.train.stop_after or config.train.epochs, config.train.epochs)
+    history = model.fit(train, epochs=epochs, callbacks=hooks, verbose=verbose)
+    run_record = record(history, source, time.time() - started, resolved)
+    artifacts.save(model, model_dir, config, run_record)
+    return run_record
+
+
+def fit_callbacks(
+    config: msrec_config.Config,
+    source: DataDir,
+    model_dir: str,
+    checkpoint_dir: str | None,
+    log_dir: str | None,
+) -> list[tf.keras.callbacks.Callback]:
+    """Validation metrics and early stopping (a run without refit), TensorBoard, the backup to resume
+    from. A caller's callbacks go after the backup, so one that stops the job sees it saved."""
     hooks = []
     if not config.train.refit and config.train.early_stopping_patience:
         hooks += [
             callbacks.ValidationMetrics(source, Ranking.of(config.model)),
             callbacks.early_stopping(config.train.early_stopping_patience),
         ]
-    hooks += [
+    backup = paths.join(checkpoint_dir or paths.checkpoints(model_dir), "backup")
+    return hooks + [
         tf.keras.callbacks.TensorBoard(log_dir or paths.logs(model_dir)),
-        tf.keras.callbacks.BackupAndRestore(
-            paths.join(checkpoint_dir or paths.checkpoints(model_dir), "backup")
-        ),
-        *extra_callbacks,  # after the backup, so a callback that stops the job sees it saved
+        tf.keras.callbacks.BackupAndRestore(backup),
     ]
-    started = time.time()
-    epochs = min(config.train.stop_after or config.train.epochs, config.train.epochs)
-    history = model.fit(train, epochs=epochs, callbacks=hooks, verbose=verbose)
+
+
+def record(
+    history: tf.keras.callbacks.History, source: DataDir, seconds: float, resolved: dict[str, str]
+) -> dict[str, Any]:
+    """The run's ``run.json``: the epochs run (a resumed run starts after its backup's), loss and
+    validation curves, the kept epoch, the time, and the ``auto`` settings with their reasons."""
     validation = history.history.get("val_NDCG@10", [])
-    run_epochs = [e + 1 for e in history.epoch]  # a resumed run starts after its backup's epochs
-    run_record = {
+    run_epochs = [e + 1 for e in history.epoch]
+    best = run_epochs[max(range(len(validation)), key=validation.__getitem__)] if validation else None
+    return {
         "data_dir": source.path,
         "epochs": run_epochs,
         "loss": [round(x, 5) for x in history.history["loss"]],
         "val_NDCG@10": [round(x, 5) for x in validation],
-        "best_epoch": run_epochs[max(range(len(validation)), key=validation.__getitem__)]
-        if validation
-        else None,
-        "seconds": round(time.time() - started, 1),
+        "best_epoch": best,
+        "seconds": round(seconds, 1),
         "msrec_version": msrec.__version__,
-        "resolved": resolved,  # the auto settings and why (the values are in config.json)
+        "resolved": resolved,  # the values are in config.json
     }
-    artifacts.save(model, model_dir, config, run_record)
-    return run_record
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,19 +1,10 @@
 """bench/lead.py: per-user metrics from ranks, and the paired bootstrap of a relative lead."""
 
-import importlib.util
-import pathlib
-import sys
-
 import numpy as np
 import pytest
 
+from bench import lead  # noqa: E402
 from msrec import metrics
-
-BENCH = pathlib.Path(__file__).resolve().parents[2] / "bench"
-sys.path.insert(0, str(BENCH))
-spec = importlib.util.spec_from_file_location("bench_lead", BENCH / "lead.py")
-lead = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lead)
 
 
 def test_per_user_values_average_to_the_protocols_metrics():

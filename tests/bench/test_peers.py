@@ -1,17 +1,10 @@
 """bench/peers.py's peers against their dense textbook formulas on a toy matrix (numpy only)."""
 
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
 
+from bench import peers  # noqa: E402
 from msrec import metrics
-
-_PATH = pathlib.Path(__file__).resolve().parents[2] / "bench" / "peers.py"
-_spec = importlib.util.spec_from_file_location("bench_peers", _PATH)
-peers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(peers)
 
 # 7 users x 6 items; item 5 has no interaction (it must score 0 and stay rankable). No item's
 # cosine similarities tie at the cut of its 1 or 2 nearest neighbours.

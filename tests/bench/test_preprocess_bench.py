@@ -1,14 +1,9 @@
 """bench/preprocess.py keeps every measured row: a rerun replaces its own sizes and modes only."""
 
-import importlib.util
 import json
 import pathlib
-import sys
 
-_PATH = pathlib.Path(__file__).resolve().parents[2] / "bench" / "preprocess.py"
-_spec = importlib.util.spec_from_file_location("bench_preprocess", _PATH)
-bench = sys.modules["bench_preprocess"] = importlib.util.module_from_spec(_spec)  # for its dataclasses
-_spec.loader.exec_module(bench)
+from bench import preprocess as bench  # noqa: E402
 
 
 def row(size, mode, seconds, commit, stopped=None):

@@ -1,14 +1,8 @@
 """bench/sasrec.py's export: the TRAIN order rebuilt from prefix histories, and RecBole's rows."""
 
-import importlib.util
-import pathlib
-
 import pytest
 
-_PATH = pathlib.Path(__file__).resolve().parents[2] / "bench" / "sasrec.py"
-_spec = importlib.util.spec_from_file_location("bench_sasrec", _PATH)
-sasrec = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(sasrec)
+from bench import sasrec  # noqa: E402
 
 
 def test_the_train_order_follows_the_history_chain_whatever_the_record_order():

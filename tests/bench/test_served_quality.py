@@ -1,17 +1,9 @@
 """bench/served_quality.py on the tiny corpus: three exports of one model, scored as served."""
 
-import importlib.util
 import json
-import pathlib
-import sys
 
+from bench import served_quality as quality
 from msrec.app import cli
-
-BENCH = pathlib.Path(__file__).resolve().parents[2] / "bench"
-sys.path.insert(0, str(BENCH))
-spec = importlib.util.spec_from_file_location("bench_served_quality", BENCH / "served_quality.py")
-quality = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(quality)
 
 
 def test_every_partition_probed_serves_the_exact_metrics_and_int8_is_measured(tiny_data, tmp_path, capsys):

@@ -1,23 +1,10 @@
 """bench/transfer.py: every row on msrec's split, margins against the best peer; results.py keeps it."""
 
-import importlib.util
 import json
-import pathlib
-import sys
 
 import pytest
 
-BENCH = pathlib.Path(__file__).resolve().parents[2] / "bench"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-transfer, results = _load("transfer"), _load("results")
+from bench import results, transfer
 
 
 def metrics(hr, ndcg):

@@ -1,4 +1,7 @@
-"""A data directory is usable only once preprocessing finished in it; the error says which case it is."""
+"""msrec/paths.py: a data directory is usable only once preprocessing finished in it; local paths
+become absolute for what a Beam job hands its workers."""
+
+import os
 
 import pytest
 
@@ -15,3 +18,16 @@ def test_require_complete_tells_a_missing_directory_from_an_unfinished_one(tmp_p
     assert (missing.value.flag, unfinished.value.path) == ("--data", str(tmp_path))
     (tmp_path / paths.SUCCESS).write_text("")
     assert paths.require_complete(str(tmp_path)) is None
+
+
+def test_local_paths_become_absolute_and_keep_a_trailing_slash(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert paths.absolute("data/raw") == os.path.join(str(tmp_path), "data", "raw")
+    assert paths.absolute("out/") == os.path.join(str(tmp_path), "out") + "/"
+    assert paths.absolute("./a/../b") == os.path.join(str(tmp_path), "b")
+    assert paths.absolute("/x/y/") == "/x/y/" and paths.absolute("/") == "/"
+
+
+def test_remote_paths_are_left_alone():
+    assert paths.absolute("gs://bucket/data/") == "gs://bucket/data/"
+    assert paths.absolute("s3://b/k") == "s3://b/k"

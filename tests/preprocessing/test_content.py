@@ -1,11 +1,11 @@
-"""Item tags joined from their own tables onto the items."""
+"""Item content and user profiles by id, with tags joined from their own tables onto the items."""
 
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from preprocessing import content
-from preprocessing.records import Item, ItemTag, TagName
+from preprocessing.records import Item, ItemTag, TagName, User
 
 
 def joined(items, taggings, names=None, k=2):
@@ -49,3 +49,28 @@ def test_two_rows_for_one_item_merge_to_the_same_choice_every_time():
     rows = [Item("a", ("x",), (), ()), Item("a", ("w",), (), ())]
     for order in (rows, rows[::-1]):
         assert content.merge("a", {"items": order, "tags": [("t",)]}) == Item("a", ("w",), ("t",), ())
+
+
+def test_join_content_keys_items_with_their_named_tags_and_users_by_id():
+    items = [Item("a", ("cat",), (), ()), Item("b", (), (), ())]
+    taggings = [ItemTag("a", "1"), ItemTag("a", "2"), ItemTag("a", "2"), ItemTag("b", "9")]
+    with TestPipeline() as p:
+        records = {
+            "interactions": p | "Interactions" >> beam.Create([]),
+            "items": p | "Items" >> beam.Create(items),
+            "item_tags": p | "Taggings" >> beam.Create(taggings),
+            "tag_names": p | "Names" >> beam.Create([TagName("1", "rock"), TagName("2", "indie")]),
+            "users": p | "Users" >> beam.Create([User("u1", ("age=20",))]),
+        }
+        out = records | content.JoinContent(tags=1)
+        # a keeps its most used tag; tag 9 has no name, so b has none.
+        expected = [("a", Item("a", ("cat",), ("indie",), ())), ("b", Item("b", (), (), ()))]
+        assert_that(out["items"], equal_to(expected), label="Items")
+        assert_that(out["users"], equal_to([("u1", User("u1", ("age=20",)))]), label="Users")
+
+
+def test_join_content_without_items_or_users_gives_empty_collections():
+    with TestPipeline() as p:
+        out = {"interactions": p | beam.Create([])} | content.JoinContent(tags=3)
+        assert_that(out["items"], equal_to([]), label="NoItems")
+        assert_that(out["users"], equal_to([]), label="NoUsers")

@@ -1,66 +1,17 @@
+"""The item co-occurrence graph and the social graph, against the rules spelled out by hand."""
+
 import collections
 import math
 import random
 
 import apache_beam as beam
 import numpy as np
-import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from preprocessing import batches, graphs
 from preprocessing.records import Edge, Interaction
 from preprocessing.split import Timeline
-
-
-def test_regression_of_two_items_is_their_count_over_the_source_count_plus_l2():
-    # a in 3 sets, b in 2, together in 2: with two items EASE^R's weight of a for b is
-    # c_ab / (n_a + l2) = 2 / 4, and of b for a, 2 / (2 + 1).
-    graph = dict(graphs.regression([[0, 1], [0, 1], [0]], ["a", "b"], l2=1.0, k=5))
-    assert graph["b"] == [("a", pytest.approx(0.5))]
-    assert graph["a"] == [("b", pytest.approx(2 / 3))]
-
-
-def test_regression_keeps_the_k_largest_sources_negative_ones_included():
-    # b and c each come with a but never together: given a, b speaks *against* c (and c
-    # against b); a is predicted by both, more by b, which co-occurs with it more often.
-    sets = [[0, 1]] * 5 + [[0, 2]] * 3
-    graph = dict(graphs.regression(sets, ["a", "b", "c"], l2=1.0, k=5))
-    assert [s for s, w in graph["c"] if w > 0] == [s for s, w in graph["b"] if w > 0] == ["a"]
-    assert [s for s, w in graph["c"] if w < 0] == ["b"] and [s for s, w in graph["b"] if w < 0] == ["c"]
-    # c's regression on (a, b): [[9, 5], [5, 6]] w = [3, 0], so w = (18, -15) / 29.
-    assert dict(graph["c"]) == {"a": pytest.approx(18 / 29), "b": pytest.approx(-15 / 29)}
-    assert [s for s, _ in graph["a"]] == ["b", "c"]
-    assert [s for s, _ in dict(graphs.regression(sets, ["a", "b", "c"], l2=1.0, k=1))["a"]] == ["b"]
-
-
-def test_head_is_the_most_frequent_items_ties_by_id():
-    assert graphs.head([("x", 2), ("b", 5), ("a", 2), ("c", 1)], 3) == ["b", "a", "x"]
-
-
-def test_the_covered_items_follow_the_memory_budget_and_an_optional_fixed_cap():
-    # 4 bytes per cell (one float32 square, inverted in place): 4 GiB holds 32,768 items, 1 GiB 16,384.
-    assert graphs.budget_items(4.0) == 32768
-    assert graphs.budget_items(1.0) == 16384
-    assert graphs.budget_items(4.0, max_items=2000) == 2000
-    assert graphs.budget_items(0.001, max_items=2000) < 2000  # the budget wins when smaller
-
-
-def test_the_inverse_is_numpys_and_overwrites_the_matrix_it_inverts():
-    rng = np.random.default_rng(0)
-    x = (rng.random((40, 12)) < 0.3).astype(np.float32)
-    gram = x.T @ x + 5.0 * np.eye(12, dtype=np.float32)
-    expected = np.linalg.inv(gram.astype(np.float64))
-    inverse = graphs.invert_in_place(gram, block=5)  # blocks that do not divide 12
-    assert np.shares_memory(inverse, gram)  # no second n x n array
-    np.testing.assert_array_equal(inverse, inverse.T)  # both triangles filled
-    np.testing.assert_allclose(inverse, expected, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(inverse @ (x.T @ x + 5.0 * np.eye(12)), np.eye(12), atol=1e-4)
-
-
-def test_no_covered_items_give_no_scoring_edges():
-    assert graphs.invert_in_place(np.zeros((0, 0), np.float32)).shape == (0, 0)
-    assert list(graphs.regression([np.array([], np.int32)], [], 50.0, 10)) == []
 
 
 def _brute_force_item_graph(sequences, window, k):
@@ -103,17 +54,6 @@ def test_the_item_graph_counts_pairs_within_the_window_as_the_rule_says():
         assert_that(out, equal_to(sorted(expected.items())))
 
 
-def test_matrices_too_large_for_cholesky_are_inverted_by_lu_in_place(monkeypatch):
-    monkeypatch.setattr(graphs, "CHOLESKY_BYTES", 0)  # as for 32,768 items and more
-    rng = np.random.default_rng(1)
-    x = (rng.random((30, 9)) < 0.4).astype(np.float32)
-    gram = x.T @ x + 2.0 * np.eye(9, dtype=np.float32)
-    expected = np.linalg.inv(gram.astype(np.float64))
-    inverse = graphs.invert_in_place(gram)
-    assert np.shares_memory(inverse, gram)
-    np.testing.assert_allclose(inverse, expected, rtol=1e-4, atol=1e-6)
-
-
 def test_packed_pair_keys_come_back_exactly_and_smaller():
     rng = np.random.default_rng(3)
     keys = np.sort(rng.integers(0, 500_000**2, size=5_000, dtype=np.int64))
@@ -147,53 +87,64 @@ def test_friend_strength_is_one_plus_the_shared_train_items_both_ways():
         assert_that(out, equal_to(expected))
 
 
-def test_an_item_word_is_a_row_of_the_regression_like_a_user_who_met_exactly_its_items():
-    # a and c are never met together; a word on both links them as one more such user would.
-    sets = [[0, 1], [0, 1], [1, 2], [2]]
-    with_word = dict(graphs.regression(sets, ["a", "b", "c"], l2=1.0, k=5, words=[[0, 2]], word_weight=1.0))
-    as_user = dict(graphs.regression(sets + [[0, 2]], ["a", "b", "c"], l2=1.0, k=5))
-    assert with_word.keys() == as_user.keys()
-    for item, edges in as_user.items():
-        assert [s for s, _ in with_word[item]] == [s for s, _ in edges]
-        np.testing.assert_allclose([w for _, w in with_word[item]], [w for _, w in edges], rtol=1e-6)
-    behaviour = dict(graphs.regression(sets, ["a", "b", "c"], l2=1.0, k=5))
-    assert dict(behaviour["c"])["a"] < 0 < dict(with_word["c"])["a"]
-    # weight 0: the word is ignored.
-    zero = dict(graphs.regression(sets, ["a", "b", "c"], l2=1.0, k=5, words=[[0, 2]], word_weight=0.0))
-    assert {i: [s for s, _ in e] for i, e in zero.items()} == {
-        i: [s for s, _ in e] for i, e in behaviour.items()
-    }
-
-
-def test_a_word_counts_only_where_it_labels_two_or_more_covered_items():
-    words = [["a", "b", "z"], ["b"], ["z", "y"], ["c", "a", "a"]]
-    assert [list(r) for r in graphs.covered(words, ["a", "b", "c"])] == [[0, 1], [0, 2]]
-
-
-def test_item_words_are_categories_and_every_tagging_or_the_items_own_tags():
-    from preprocessing.records import Item, ItemTag
-
-    items = [
-        ("a", Item("a", ("rock",), ("loud",), ())),
-        ("b", Item("b", ("rock", "pop"), ("loud",), ())),
-        ("c", Item("c", ("pop",), (), ())),
-        ("d", Item("d", ("jazz",), (), ())),
+def _timelines(trains):
+    """Users whose TRAIN items are ``trains[user]``: x and y follow as VALIDATION and TEST."""
+    return [
+        Timeline.of(u, [Interaction(u, i, t, str(t), 1.0) for t, i in enumerate([*items, "x", "y"])])
+        for u, items in trains.items()
     ]
-    taggings = [ItemTag("a", "7"), ItemTag("c", "7"), ItemTag("c", "7"), ItemTag("d", "8")]
-    with TestPipeline() as p:
-        inline = graphs.item_words(p | "Items" >> beam.Create(items))
-        assert_that(inline, equal_to([("a", "b"), ("b", "c"), ("a", "b")]), label="Inline")
-    with TestPipeline() as p:
-        words = graphs.item_words(p | "Items" >> beam.Create(items), p | "Tags" >> beam.Create(taggings))
-        # rock {a, b}, pop {b, c}, tag 7 {a, c}; the items' own (top) tags are not read twice.
-        assert_that(words, equal_to([("a", "b"), ("b", "c"), ("a", "c")]), label="Tagged")
 
 
-def test_a_block_is_added_in_row_chunks_as_in_one_go():
-    rng = np.random.default_rng(1)
-    rows = np.sort(rng.choice(50, 37, replace=False))
-    expected = np.zeros((50, 50), np.float32)
-    expected[np.ix_(rows, rows)] += 2.5
-    gram = np.zeros((50, 50), np.float32)
-    graphs.add_block(gram, rows, 2.5, cells=100)  # 2 rows per chunk
-    np.testing.assert_array_equal(gram, expected)
+def test_build_graphs_gives_counts_and_every_graph_from_the_users_batches():
+    from msrec import config
+    from preprocessing import scoring_graph
+    from preprocessing.records import Item
+
+    timelines = _timelines({"u1": ["a", "b"], "u2": ["a", "b"], "u3": ["b", "c"]})
+    items = [("a", Item("a", ("rock",), (), ())), ("c", Item("c", ("rock",), (), ()))]
+    data = config.DataConfig(cooccurrence_window=2)
+    with TestPipeline() as p:
+        inputs = {
+            "timelines": p | "Timelines" >> beam.Create(timelines),
+            "user_batches": p | "Batches" >> beam.Create([batches.packed(timelines)]),
+            "items": p | "Items" >> beam.Create(items),
+            "social": p | "Edges" >> beam.Create([Edge("u1", "u2")]),
+        }
+        out = inputs | graphs.BuildGraphs(data)
+        assert_that(out["item_counts"], equal_to([("a", 2), ("b", 3), ("c", 1)]), label="Counts")
+        # Cosine over windows: a and b meet twice (n 2 and 3), b and c once (n 3 and 1).
+        ab, bc = 2 / math.sqrt(6), 1 / math.sqrt(3)
+        item_graph = [("a", [("b", ab)]), ("b", [("a", ab), ("c", bc)]), ("c", [("b", bc)])]
+        assert_that(out["item_graph"], equal_to(item_graph), label="ItemGraph")
+        # u1 and u2 share a and b: 1 + 2; u3 has no friend.
+        social = [("u1", [("u2", 3.0)]), ("u2", [("u1", 3.0)])]
+        assert_that(out["social_graph"], equal_to(social), label="SocialGraph")
+        # The regressions over the items by count, rock on {a, c} as one more row of each;
+        # the refit's TRAIN + VALIDATION sets add x to every user.
+        rock = [["a", "c"]]
+        for key, names, sets in (
+            ("scoring_graph", ["b", "a", "c"], [[0, 1], [0, 1], [0, 2]]),
+            ("scoring_graph_refit", ["b", "x", "a", "c"], [[0, 1, 2], [0, 1, 2], [0, 1, 3]]),
+        ):
+            words = scoring_graph.covered(rock, names)
+            l2, k = data.regression_l2, data.regression_neighbors
+            expected = scoring_graph.regression(sets, names, l2, k, words=words, word_weight=1.0)
+            assert_that(out[key], equal_to(list(expected)), label=key)
+
+
+def test_build_graphs_without_refit_or_social_source_makes_neither():
+    from msrec import config
+
+    timelines = _timelines({"u1": ["a", "b"]})
+    data = config.DataConfig(cooccurrence_window=2, regression_refit=False, regression_word_weight=0.0)
+    with TestPipeline() as p:
+        inputs = {
+            "timelines": p | "Timelines" >> beam.Create(timelines),
+            "user_batches": p | "Batches" >> beam.Create([batches.packed(timelines)]),
+            "items": p | "Items" >> beam.Create([]),
+        }
+        out = inputs | graphs.BuildGraphs(data)
+        assert "scoring_graph_refit" not in out
+        assert_that(out["social_graph"], equal_to([]), label="NoFriends")
+        sources = out["scoring_graph"] | beam.Map(lambda kv: (kv[0], [s for s, _ in kv[1]]))
+        assert_that(sources, equal_to([("a", ["b"]), ("b", ["a"])]), label="ScoringGraph")

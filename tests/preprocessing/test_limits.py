@@ -9,7 +9,7 @@ import pytest
 from msrec import source_config as sources
 from preprocessing import lines, records
 from preprocessing.records import BadRecord
-from preprocessing.sources import RAW_CHARS, dead_letter
+from preprocessing.rows import RAW_CHARS, dead_letter
 
 
 def interactions(**settings):
@@ -73,7 +73,7 @@ def test_the_window_applies_to_interactions_only():
 
 
 def read(data, limit=8, chunk=3):
-    return [(line.text, line.length) for line in lines.read_lines(io.BytesIO(data), limit, chunk)]
+    return [(line.data, line.length) for line in lines.read_lines(io.BytesIO(data), limit, chunk)]
 
 
 def test_lines_split_across_chunks_like_a_file_iterates():
@@ -85,7 +85,7 @@ def test_lines_split_across_chunks_like_a_file_iterates():
 def test_a_long_line_keeps_its_first_bytes_and_its_length():
     assert read(b"0123456789abcdef\nxy\n") == [(b"01234567", 16), (b"xy", 2)]
     (line,) = lines.read_lines(io.BytesIO(b"z" * 5_000_000), limit=100)
-    assert (len(line.text), line.length, line.cut) == (100, 5_000_000, True)
+    assert (len(line.data), line.length, line.cut) == (100, 5_000_000, True)
 
 
 def test_a_dead_letter_keeps_a_bounded_prefix_and_the_full_length():

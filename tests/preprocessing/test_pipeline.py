@@ -247,16 +247,16 @@ def _assert_same_graph(actual: dict, expected: dict) -> None:
 
 
 def test_the_scoring_graph_is_the_regression_over_train_sets_and_item_words(tiny_raw, tiny_data):
-    from preprocessing import graphs
+    from preprocessing import scoring_graph
 
     graph = _graph(tiny_data)
     # TRAIN sets {i1, i2}, {i2}, {i1, i6}, {i1, i4} over the TRAIN items by count (i1: 3, i2: 2, i4, i6: 1),
     # and the words on two or more of them as rows of weight 1: c1 {i1, i2, i6}, t2 {i1, i2}.
     names, sets = ["i1", "i2", "i4", "i6"], [[0, 1], [1], [0, 3], [0, 2]]
-    words = graphs.covered(_item_words(tiny_raw), names)
+    words = scoring_graph.covered(_item_words(tiny_raw), names)
     assert sorted(map(list, words)) == [[0, 1], [0, 1, 3]]
     data = config.DataConfig()
-    expected = graphs.regression(
+    expected = scoring_graph.regression(
         sets, names, data.regression_l2, data.regression_neighbors, words=words, word_weight=1.0
     )
     _assert_same_graph(graph, dict(expected))
@@ -267,7 +267,7 @@ def test_the_scoring_graph_is_the_regression_over_train_sets_and_item_words(tiny
 
 
 def test_the_refit_scoring_graph_is_the_regression_over_train_and_validation(tiny_raw, tiny_data):
-    from preprocessing import graphs
+    from preprocessing import scoring_graph
 
     refit = _graph(tiny_data, paths.SCORING_GRAPH_REFIT)
     # TRAIN + VALIDATION sets {i1, i2, i3}, {i2, i3}, {i1, i6}, {i1, i2, i4} over the items by count
@@ -275,8 +275,8 @@ def test_the_refit_scoring_graph_is_the_regression_over_train_and_validation(tin
     names = ["i1", "i2", "i3", "i4", "i6"]
     sets = [[0, 1, 2], [1, 2], [0, 4], [0, 1, 3]]
     data = config.DataConfig()
-    words = graphs.covered(_item_words(tiny_raw), names)  # c2 {i2, i3} now links two covered items
-    expected = graphs.regression(
+    words = scoring_graph.covered(_item_words(tiny_raw), names)  # c2 {i2, i3} now links two covered items
+    expected = scoring_graph.regression(
         sets, names, data.regression_l2, data.regression_neighbors, words=words, word_weight=1.0
     )
     _assert_same_graph(refit, dict(expected))

