@@ -12,7 +12,6 @@ import json
 from typing import Any
 
 from msrec import errors
-from msrec.app import explanations
 
 DESCRIPTION = "Serve SavedModels over TF Serving's gRPC and REST APIs, with its flags."
 PROG = "msrec serve"
@@ -36,6 +35,7 @@ def recommend(args: argparse.Namespace) -> int:
     from modelserver.status import ServingError
     from msrec import features as F
     from msrec import signatures as S
+    from msrec.app import explanations  # imports TensorFlow (signatures): not at --help
 
     signature, inputs = _request(args)
     client = (clients.RestClient if args.rest else clients.GrpcClient)(args.server, args.model_name)
