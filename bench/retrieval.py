@@ -185,7 +185,7 @@ def measure(n: int, args: argparse.Namespace, workdir: str) -> list[str]:
     feeds = requests(ids, queries, args.graph_items)
     times = {name: [] for name in loaded}
     for call in loaded.values():
-        timed(call, feeds, 1.0)  # warm-up
+        timed(call, feeds, min(1.0, args.seconds))  # warm-up
     for _ in range(args.rounds):
         for name, call in loaded.items():
             times[name] += timed(call, feeds, args.seconds / args.rounds)
@@ -199,7 +199,7 @@ def measure(n: int, args: argparse.Namespace, workdir: str) -> list[str]:
         against = recall(loaded, "brute force, float32", c.name, feeds) if c.storage != "float32" else exact
         setting = f"{parts.count:,} / {probes} ({scanned:.1%})" if c.partitioned else "-"
         rows.append(
-            f"| {n:,} | {c.name} | {setting} | {sizes[c.name]:.0f} | {p50:.2f} / {p99:.2f} | {speedup:.1f}x "
+            f"| {n:,} | {c.name} | {setting} | {sizes[c.name]:.2f} | {p50:.2f} / {p99:.2f} | {speedup:.1f}x "
             f"| {exact:.3f} | {against:.3f} |"
         )
         print(rows[-1], flush=True)
