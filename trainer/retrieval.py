@@ -163,7 +163,11 @@ class Retriever(tf.Module):
         the towers' ``[B, M]``: the probed partitions' items, then the extra items outside them."""
         batch = tf.shape(queries, tf.int64)[0]
         probed, chosen = self.probe(queries)  # [B, M'] positions, -1 padding
-        keys, values = self.extras(history, batch, rules)
+        extras = self.extras(history, batch, rules)
+        if extras is None:  # towers only, nothing named: the probed items are all (fewer ops per request)
+            return probed, tf.zeros(tf.shape(probed), tf.float32)
+        keys, values = extras
+        chosen = self.probed_partitions(chosen, batch)
         rows = tf.range(batch)[:, tf.newaxis]
         at_probed = lookup(keys, values, tf.where(probed >= 0, rows * self.size + probed, -1))
         rows, positions = keys // self.size, keys % self.size
@@ -177,8 +181,8 @@ class Retriever(tf.Module):
         return positions, tf.concat([at_probed, elsewhere(values, 0.0)], axis=1)
 
     def probe(self, queries: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """The items of each row's best partitions ``[B, M]`` (-1: padding), and ``[B, partitions]``
-        bool: which partitions each row probed."""
+        """The items of each row's best partitions ``[B, M]`` (-1: padding), and those partitions
+        ``[B * probes]``, row by row."""
         chosen = tf.math.top_k(tf.matmul(queries, self.centroids, transpose_b=True), k=self.probes).indices
         flat = tf.cast(tf.reshape(chosen, [-1]), tf.int64)
         spans = tf.ragged.range(tf.gather(self.splits, flat), tf.gather(self.splits, flat + 1))
@@ -188,15 +192,22 @@ class Retriever(tf.Module):
         items = Ragged.from_value_rowids(members, rows, batch, validate=False).to_tensor(
             tf.constant(-1, tf.int64)
         )
+        return items, flat
+
+    def probed_partitions(self, flat: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
+        """``[B, partitions]`` bool: which partitions each row probed (``flat`` from ``probe``)."""
         owner = tf.repeat(tf.range(batch), self.probes)
         hit = tf.scatter_nd(
             tf.stack([owner, flat], axis=1), tf.ones_like(flat, tf.int32), [batch, self.partition_count]
         )
-        return items, hit > 0
+        return hit > 0
 
-    def extras(self, history: tf.Tensor, batch: tf.Tensor, rules: Rules) -> tuple[tf.Tensor, tf.Tensor]:
+    def extras(
+        self, history: tf.Tensor, batch: tf.Tensor, rules: Rules
+    ) -> tuple[tf.Tensor, tf.Tensor] | None:
         """The items scored wherever they lie, as sorted unique keys ``row * N + position``, with the
-        score terms the towers do not give: graph evidence, the cold text term (0 for named items)."""
+        score terms the towers do not give: graph evidence, the cold text term (0 for named items).
+        None when the export has neither graph nor cold items and the request names no items."""
         scorer, keys, values = self.scorer, [], []
         if scorer.graph_weight > 0:
             owner, targets, weights = scorer.edges(history)
@@ -212,7 +223,7 @@ class Retriever(tf.Module):
             keys.append(named[:, 0] * self.size + named[:, 1])
             values.append(tf.zeros(tf.shape(named)[:1], tf.float32))
         if not keys:
-            return tf.zeros([0], tf.int64), tf.zeros([0], tf.float32)
+            return None
         unique, index = tf.unique(tf.concat(keys, axis=0))
         summed = tf.math.unsorted_segment_sum(tf.concat(values, axis=0), index, tf.shape(unique)[0])
         order = tf.argsort(unique)
