@@ -2,7 +2,7 @@
 
 From one model directory it writes three versions with ``msrec export`` (no retraining, no blessing):
 ``exact`` (brute force, float32), ``partitioned`` (partitioned retrieval, as ``msrec export`` would
-partition a catalogue of 50,000 items or more: about ``4 * sqrt(items)`` partitions, one in 16 probed,
+partition a catalogue of 50,000 items or more: about ``4 * sqrt(items)`` partitions, 160 of them probed,
 or ``--partitions``/``--probes``) and ``int8`` (brute force over int8 item vectors), then scores each
 through ``msrec evaluate --export`` (``recommend_user`` for every held-out user, loaded as TF Serving
 loads it) and reports each one's relative change from ``exact``. The targets: partitioned within 1 %,
@@ -96,7 +96,7 @@ def main(argv: list[str]) -> dict:
     parser.add_argument("--split", default="test", choices=("validation", "test"))
     parser.add_argument("--workdir", required=True, help="where the exports and their metrics go")
     parser.add_argument("--partitions", type=int, default=0, help="0: about 4 x sqrt(items)")
-    parser.add_argument("--probes", type=int, default=0, help="0: one partition in 16")
+    parser.add_argument("--probes", type=int, default=0, help="0: 160, as msrec export")
     parser.add_argument("--output", help="JSON file for the results")
     parser.add_argument("--docs", help="a markdown file whose --heading section gets the table")
     parser.add_argument("--heading", default="Served quality")

@@ -165,7 +165,7 @@ class ServingConfig:
         partitioned (``trainer/partitions.py``) unless ``partitions`` says otherwise.
       partitions: k-means partitions of the catalogue (0: about ``4 * sqrt(items)`` from
         ``brute_force_below`` items on); set, it partitions any catalogue.
-      probes: partitions a request scores exactly (0: one in 16).
+      probes: partitions a request scores exactly (0: 160, ``trainer/partitions.PROBES``).
       embeddings: how the export stores the catalogue's item vectors: ``float32``, ``float16``, or
         ``int8`` with one float32 scale per item (``trainer/quantize.py``).
     """

@@ -124,7 +124,7 @@ def export(p: argparse.ArgumentParser) -> None:
         "is partitioned",
     )
     retrieval.add_argument(
-        "--probes", type=flags.positive_int, help="partitions each request scores (default 1 in 16)"
+        "--probes", type=flags.positive_int, help="partitions each request scores (default 160)"
     )
 
 

@@ -67,9 +67,10 @@ def test_new_items_land_in_their_nearest_partition_without_moving_the_others():
     "serving, items, expected",
     [
         (ServingConfig(), 49_999, (0, 0)),
-        (ServingConfig(), 100_000, (1265, 80)),
-        (ServingConfig(), 1_000_000, (4000, 250)),
-        (ServingConfig(partitions=8), 60, (8, 1)),
+        (ServingConfig(), 100_000, (1265, 160)),
+        (ServingConfig(), 1_000_000, (4000, 160)),
+        (ServingConfig(partitions=8), 60, (8, 8)),
+        (ServingConfig(partitions=200), 60_000, (200, 160)),
         (ServingConfig(partitions=8, probes=3), 60, (8, 3)),
         (ServingConfig(brute_force_below=10, probes=2), 100, (40, 2)),
     ],
