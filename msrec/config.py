@@ -149,6 +149,9 @@ class ModelConfig:
     cold_text_words: bool = True
 
 
+EMBEDDING_STORAGE = ("float32", "float16", "int8")
+
+
 @dataclasses.dataclass(frozen=True)
 class ServingConfig:
     """How an export answers: settings of the SavedModel, not of the model it holds.
@@ -158,10 +161,21 @@ class ServingConfig:
       max_request_rows: the most rows (users, queries, examples) one request to an exported
         signature may hold; a larger one gets INVALID_ARGUMENT naming the limit. It bounds a
         request's memory: the scores of a request are ``rows x catalog`` floats.
+      brute_force_below: a catalogue of fewer items is ranked whole (exact); a larger one is
+        partitioned (``trainer/partitions.py``) unless ``partitions`` says otherwise.
+      partitions: k-means partitions of the catalogue (0: about ``4 * sqrt(items)`` from
+        ``brute_force_below`` items on); set, it partitions any catalogue.
+      probes: partitions a request scores exactly (0: 160, ``trainer/partitions.PROBES``).
+      embeddings: how the export stores the catalogue's item vectors: ``float32``, ``float16``, or
+        ``int8`` with one float32 scale per item (``trainer/quantize.py``).
     """
 
     top_k: int = 100
     max_request_rows: int = 1024
+    brute_force_below: int = 50_000
+    partitions: int = 0
+    probes: int = 0
+    embeddings: str = "float32"
 
     def __post_init__(self):
         if self.top_k < 1 or self.max_request_rows < 1:
@@ -169,6 +183,13 @@ class ServingConfig:
                 f"serving.top_k and serving.max_request_rows must be at least 1: {self.top_k}, "
                 f"{self.max_request_rows}"
             )
+        if min(self.brute_force_below, self.partitions, self.probes) < 0:
+            raise ValueError(
+                "serving.brute_force_below, serving.partitions and serving.probes must not be negative: "
+                f"{self.brute_force_below}, {self.partitions}, {self.probes}"
+            )
+        if self.embeddings not in EMBEDDING_STORAGE:
+            raise ValueError(f"serving.embeddings must be one of {EMBEDDING_STORAGE}: {self.embeddings!r}")
 
 
 LR_SCHEDULES = ("constant", "cosine")

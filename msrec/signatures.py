@@ -25,6 +25,9 @@ QUERY_EMBEDDING = "query_embedding"
 CANDIDATE_EMBEDDING = "candidate_embedding"
 PREDICT_EXAMPLES = "predict_examples"
 TEXT_EMBEDDING = "text_embedding"  # only in exports of models that read item text
+RECOMMEND_FILTERED = "recommend_filtered"
+RECOMMEND_USER_FILTERED = "recommend_user_filtered"
+RECOMMEND_USER_EXPLAINED = "recommend_user_explained"
 ALL = (
     DEFAULT,
     RECOMMEND_EXCLUDING,
@@ -33,18 +36,46 @@ ALL = (
     QUERY_EMBEDDING,
     CANDIDATE_EMBEDDING,
     PREDICT_EXAMPLES,
+    RECOMMEND_FILTERED,
+    RECOMMEND_USER_FILTERED,
+    RECOMMEND_USER_EXPLAINED,
 )
-# The signatures that answer a top-K list, and the ones that exclude the user's known items.
-TOP_K = (DEFAULT, RECOMMEND_EXCLUDING, RECOMMEND_USER, RECOMMEND_USER_WITH_RECENT, PREDICT_EXAMPLES)
+# The signatures that answer a top-K list.
+TOP_K = (
+    DEFAULT,
+    RECOMMEND_EXCLUDING,
+    RECOMMEND_USER,
+    RECOMMEND_USER_WITH_RECENT,
+    PREDICT_EXAMPLES,
+    RECOMMEND_FILTERED,
+    RECOMMEND_USER_FILTERED,
+    RECOMMEND_USER_EXPLAINED,
+)
 
 # Request-only inputs (the query features themselves come from features.py).
 EXCLUDE_ITEM_IDS = "exclude_item_ids"
 RECENT_ITEM_IDS = "recent_item_ids"
 EXAMPLES = "examples"
 TEXT = "text"  # text_embedding's input; candidate_embedding's raw text is features.ITEM_TEXT
+# The filters of the *_filtered signatures: [B, any width] strings, padded with "" (all "": no rule).
+INCLUDE_ITEM_IDS = "include_item_ids"
+INCLUDE_ATTRIBUTES, EXCLUDE_ATTRIBUTES = "include_attributes", "exclude_attributes"
+FILTERS = (INCLUDE_ITEM_IDS, EXCLUDE_ITEM_IDS, INCLUDE_ATTRIBUTES, EXCLUDE_ATTRIBUTES)
+ATTRIBUTE_SEPARATOR = ":"
 
 # Output aliases.
 ITEM_IDS, SCORES, EMBEDDING = "item_ids", "scores", "embedding"
+# recommend_user_explained's outputs besides item_ids and scores: per returned item, the history
+# items that contributed most ([B, K, R]) and the friend who has it or would like it most ([B, K]).
+REASON_ITEM_IDS, REASON_SCORES, REASON_EVIDENCE = "reason_item_ids", "reason_scores", "reason_evidence"
+REASON_FRIEND_IDS, REASON_FRIEND_SCORES = "reason_friend_ids", "reason_friend_scores"
+REASON_FRIEND_HAS_ITEM = "reason_friend_has_item"
+
+
+def item_attribute(vocabulary: str, value: str) -> str:
+    """How a filter names a categorical item attribute: ``category:Drama``, ``tag:rock``."""
+    return f"{vocabulary}{ATTRIBUTE_SEPARATOR}{value}"
+
 
 # The SavedModel on disk: TF Serving's tag, its files and what rides along in assets.extra/.
 SERVE_TAG = tf.saved_model.SERVING

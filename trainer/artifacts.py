@@ -76,12 +76,30 @@ def load(model_dir: str, data: DataDir | None = None) -> tuple[TwoTowerModel, ms
     return model, config, data
 
 
-def served(model: TwoTowerModel, data: DataDir, new_items: str | None = None) -> Served:
-    """What an export of ``model`` serves, read from ``data`` (and the ``--new-items`` JSONL file)."""
+def served(
+    model: TwoTowerModel, data: DataDir, new_items: str | None = None, block_items: str | None = None
+) -> Served:
+    """What an export of ``model`` serves, read from ``data``, the ``--new-items`` JSONL file and the
+    ``--block-items`` file (one item id per line; blank lines and ``#`` comments ignored)."""
     encoder = None
     if model.candidate_tower.text is not None:
         from msrec.text import SentenceEncoder
 
         encoder = SentenceEncoder(text.checkpoint_dir(model.tables.text_encoder))
     items = text.read(new_items) if new_items else ()
-    return Served(tables.read_users(data, model.tables), encoder, items)
+    return Served(tables.read_users(data, model.tables), encoder, items, read_item_ids(block_items))
+
+
+def read_item_ids(path: str | None) -> tuple[str, ...]:
+    """The item ids of a list file, one per line (none without a path).
+
+    Raises:
+      errors.MissingInput: the file does not exist.
+    """
+    if not path:
+        return ()
+    if not tf.io.gfile.exists(path):
+        raise errors.MissingInput(f"the item list {path} does not exist", path, "--block-items")
+    with tf.io.gfile.GFile(path) as f:
+        lines = (line.split("#", 1)[0].strip() for line in f)
+        return tuple(line for line in lines if line)

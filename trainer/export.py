@@ -15,7 +15,14 @@ Signatures (every input and output has batch dimension 0; names are stable):
 * ``query_embedding`` / ``candidate_embedding``: -> ``embedding``, for users who
   bring their own ANN index;
 * ``predict_examples``: ``examples``, a batch of serialized tf.Example with the
-  query features (as preprocessing writes them) -> top-K, for batch jobs.
+  query features (as preprocessing writes them) -> top-K, for batch jobs;
+* ``recommend_filtered`` / ``recommend_user_filtered``: ``serving_default`` /
+  ``recommend_user`` with the four filters of ``trainer/filters.py`` (``[B, any]`` strings);
+* ``recommend_user_explained``: ``recommend_user`` plus why (``trainer/explain.py``).
+
+``ServingConfig`` chooses brute force or partitioned retrieval (``trainer/retrieval.py``) and
+how the item vectors are stored (``trainer/quantize.py``); ``Served.blocked`` is the version's
+block list. The model card records the choice (``retrieval``).
 
 Only core TF ops are used (lookup tables, matmul, gather/scatter, top_k), and vocabularies are
 SavedModel assets, so stock ``tensorflow_model_server`` loads the directory as is.
@@ -36,7 +43,7 @@ import tensorflow as tf
 from msrec import paths
 from msrec import signatures as S
 from msrec.config import ServingConfig
-from trainer import blessing, scoring
+from trainer import blessing, filters, retrieval, scoring
 from trainer import new_items as text
 from trainer.scoring import Ranking
 from trainer.serving_module import ServingModule
@@ -55,11 +62,13 @@ class Served:
       users: every user's latest features and known items (``tables.read_users``).
       encoder: the model's sentence encoder (``msrec/text``) when it reads item text, else None.
       new_items: items the model has never seen, added to the catalogue (``trainer/new_items.py``).
+      blocked: item ids no signature of this version returns (``msrec export --block-items``).
     """
 
     users: UserRows
     encoder: Any = None
     new_items: Sequence[dict[str, Any]] = ()
+    blocked: Sequence[str] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,17 +87,33 @@ class Blessing:
 def serving_module(
     model: tf.keras.Model, ranking: Ranking, serving: ServingConfig, served: Served
 ) -> ServingModule:
-    """The module to export: the scorer over the catalog (plus new items), users, the text encoder."""
-    extra = None
+    """The module to export: the scorer over the catalog (plus new items) in the storage and with the
+    retrieval ``serving`` asks for, users, item attributes for filters, the text encoder."""
+    extra, tables_ = None, model.tables
+    attributes = dict(
+        zip(tables_.catalog_ids, filters.attribute_rows(tables_.catalog, tables_.contract), strict=True)
+    )
     if served.new_items:
-        items, tables_ = served.new_items, model.tables
+        items = served.new_items
         vectors, sentences = text.vectors(
             model.candidate_tower, items, tables_.contract, served.encoder, tables_.text_fields
         )
         features = text.candidate_features(items, tables_.contract)
         extra = ([str(it["item_id"]) for it in items], vectors, sentences, features)
-    _, scorer = scoring.for_model(model, ranking, extra)
-    return ServingModule(model, scorer, served.users, serving.top_k, serving.max_request_rows, served.encoder)
+        for item, row in zip(extra[0], filters.attribute_rows(features, tables_.contract), strict=True):
+            attributes.setdefault(item, row)
+    item_ids, scorer = scoring.for_model(model, ranking, extra, serving.embeddings)
+    plan = retrieval.plan_of(scorer, len(tables_.catalog_ids), serving, served.blocked)
+    return ServingModule(
+        model,
+        scorer,
+        served.users,
+        serving.top_k,
+        serving.max_request_rows,
+        served.encoder,
+        plan,
+        [attributes[item] for item in item_ids],
+    )
 
 
 def next_version(export_base: str) -> int:
@@ -126,7 +151,13 @@ def export(
     tf.saved_model.save(module, staging, signatures=signatures)
     write_warmup(staging, warmup_logs(module, signatures))
     report = gate(staging) if gate is not None else {"checked": False}
-    card = {"version": version, "top_k": module.k, "compatibility": report, **(card or {})}
+    card = {
+        "version": version,
+        "top_k": module.k,
+        "retrieval": module.retriever.describe(),
+        "compatibility": report,
+        **(card or {}),
+    }
     if bless is not None:
         current = blessing.published(export_base)
         model_metrics, popular = bless.validation["model"], bless.validation["popularity"]

@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from msrec import features as F
 from msrec.config import ModelConfig
-from trainer import catalog
+from trainer import catalog, quantize
 from trainer.tables import Tables
 
 
@@ -78,6 +78,7 @@ class Scorer(tf.Module):
     ``graph`` maps an item to its ``(source, weight)`` pairs: a history holding ``source``
     adds ``weight`` to the item's evidence. Items and sources outside the catalog are ignored.
     ``cold`` (optional): ``ColdText`` of the catalog, the cold items' text term.
+    ``storage``: how the item vectors are kept (``trainer/quantize.py``: float32, float16, int8).
     """
 
     def __init__(
@@ -88,11 +89,14 @@ class Scorer(tf.Module):
         temperature: float,
         graph_weight: float,
         cold: ColdText | None = None,
+        storage: str = quantize.FLOAT32,
     ):
         super().__init__()
         self.size = len(item_ids)
         self.item_ids = tf.constant(np.array(item_ids, dtype=object))
-        self.vectors = tf.constant(item_vectors, tf.float32)
+        self.stored = quantize.ItemVectors(
+            np.asarray(item_vectors, np.float32).reshape(self.size, -1), storage
+        )
         self.temperature, self.graph_weight = float(temperature), float(graph_weight)
         self.cold = cold if cold is not None and cold.active else None
         self.reads_history = graph_weight > 0 or self.cold is not None
@@ -106,17 +110,30 @@ class Scorer(tf.Module):
             -1,
         )
 
+    @property
+    def vectors(self) -> tf.Tensor:
+        """``[N, D]`` float32 candidate vectors (dequantised when stored smaller)."""
+        return self.stored.dense()
+
     def __call__(self, queries: tf.Tensor, history: tf.Tensor) -> tf.Tensor:
-        scores = tf.matmul(queries, self.vectors, transpose_b=True) / self.temperature
+        scores = self.stored.scores(queries) / self.temperature
         if self.graph_weight > 0:
             scores += self.graph_weight * self.evidence(history)
         if self.cold is not None:
-            z = self.cold.z(self.position.lookup(tf.convert_to_tensor(history, tf.string)))
-            scores = self.cold.add(scores, self.cold.weight * z + self.cold.offset)
+            scores = self.cold.add(scores, self.cold_scores(history))
         return scores
 
-    def evidence(self, history: tf.Tensor) -> tf.Tensor:
-        """``[B, N]``: per catalog item, the summed weights of its sources in each history.
+    def towers_at(self, queries: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
+        """``[B, M]``: the towers' term of each row's query ``[B, D]`` and its items at ``positions``."""
+        return tf.linalg.matvec(self.stored.gather(positions), queries) / self.temperature
+
+    def cold_scores(self, history: tf.Tensor) -> tf.Tensor:
+        """``[B, cold items]``: the cold items' text term (only with ``cold``)."""
+        z = self.cold.z(self.position.lookup(tf.convert_to_tensor(history, tf.string)))
+        return self.cold.weight * z + self.cold.offset
+
+    def edges(self, history: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """The graph edges the histories reach: ``(row, target position, weight)``, each ``[E]``.
 
         Reads only the edges of the history's items (``O(B * L * degree)``), not the whole graph.
         """
@@ -129,11 +146,13 @@ class Scorer(tf.Module):
         starts = tf.gather(self.splits, items)
         edges = tf.ragged.range(starts, tf.gather(self.splits, items + 1))
         owner = tf.gather(users, edges.value_rowids())
-        targets = tf.gather(self.targets, edges.flat_values)
+        return owner, tf.gather(self.targets, edges.flat_values), tf.gather(self.weights, edges.flat_values)
+
+    def evidence(self, history: tf.Tensor) -> tf.Tensor:
+        """``[B, N]``: per catalog item, the summed weights of its sources in each history."""
+        owner, targets, weights = self.edges(history)
         shape = [tf.shape(history, tf.int64)[0], self.size]
-        return tf.scatter_nd(
-            tf.stack([owner, targets], axis=1), tf.gather(self.weights, edges.flat_values), shape
-        )
+        return tf.scatter_nd(tf.stack([owner, targets], axis=1), weights, shape)
 
 
 def lexical(features: Mapping[str, np.ndarray], names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -312,6 +331,7 @@ def for_model(
     model: tf.keras.Model,
     ranking: Ranking,
     extra: tuple[list[str], np.ndarray, np.ndarray | None, dict[str, np.ndarray]] | None = None,
+    storage: str = quantize.FLOAT32,
 ) -> tuple[list[str], Scorer]:
     """The catalog's item ids and the scorer of a trained ``TwoTowerModel`` ranking by ``ranking``.
 
@@ -321,6 +341,7 @@ def for_model(
     Args:
       extra: items to append to the catalog (ids, candidate vectors, sentence vectors or None,
         candidate features): new items added at export.
+      storage: how the scorer keeps the item vectors (``trainer/quantize.py``).
     """
     item_ids, candidates = model.tables.catalog_ids, model.tables.catalog
     vectors = catalog.embed(model.candidate_tower, candidates)
@@ -336,7 +357,8 @@ def for_model(
         model, item_ids, ranking.cold_weight, ranking.cold_offset, ranking.cold_words, extra_text
     )
     graph = graph_of(model.tables, ranking)
-    return item_ids, Scorer(item_ids, vectors, graph, ranking.temperature, ranking.graph_weight, cold)
+    scorer = Scorer(item_ids, vectors, graph, ranking.temperature, ranking.graph_weight, cold, storage)
+    return item_ids, scorer
 
 
 def _by_source(

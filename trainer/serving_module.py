@@ -22,7 +22,10 @@ import tensorflow as tf
 
 from msrec import features as F
 from msrec import signatures as S
+from trainer import filters
 from trainer.catalog import decode
+from trainer.explain import Explainer
+from trainer.retrieval import Plan, Retriever
 from trainer.scoring import Scorer
 from trainer.tables import Tables, UserRows
 
@@ -76,7 +79,13 @@ class UserTable(tf.Module):
 
 
 class ServingModule(tf.Module):
-    """Towers, the catalog scorer (brute force over every item), the user table and TRAIN popularity."""
+    """Towers, the catalog scorer, its retriever (brute force or partitions), the user table,
+    TRAIN popularity, the items' attributes for filters and the explainer.
+
+    Args:
+      plan: partitions, probes and block list (``trainer/retrieval.Plan``; default: brute force).
+      attributes: each catalog item's attribute strings (``filters.attribute_rows``), for filters.
+    """
 
     def __init__(
         self,
@@ -86,6 +95,8 @@ class ServingModule(tf.Module):
         k: int,
         max_rows: int,
         encoder: tf.Module | None = None,
+        plan: Plan | None = None,
+        attributes: list[list[str]] | None = None,
     ):
         super().__init__()
         self.encoder = encoder  # the sentence encoder (msrec/text), when the model reads item text
@@ -93,12 +104,16 @@ class ServingModule(tf.Module):
         self.query_features = F.select(tables.contract, F.QUERY)
         self.candidate_features = F.select(tables.contract, F.CANDIDATE)
         self.query_tower, self.candidate_tower, self.scorer = model.query_tower, model.candidate_tower, scorer
-        self.k, self.max_rows = min(k, scorer.size), int(max_rows)
+        self.max_rows = int(max_rows)
         self.history_length = tables.history_length
         self.users = UserTable(users, self.query_features)
         counts = tables.item_counts  # items added at export (new items) have none
         shares = np.array([counts.get(i, 0) for i in decode(scorer.item_ids.numpy())], np.float64)
-        self.popularity = tf.constant((shares / max(shares.sum(), 1.0)).astype(np.float32))
+        self.retriever = Retriever(scorer, k, shares / max(shares.sum(), 1.0), plan or Plan())
+        self.k, self.popularity = self.retriever.k, self.retriever.popularity
+        self.attributes = filters.ItemAttributes(attributes or [[] for _ in range(scorer.size)])
+        social = getattr(model.query_tower, "social", None) is not None
+        self.explainer = Explainer(scorer, self.users, model.query_tower if social else None)
         # A model that reads the history neither in its query tower nor in its scorer cannot
         # know a user from recent items alone.
         self.reads_history = model.query_tower.sequence is not None or scorer.reads_history
@@ -129,28 +144,49 @@ class ServingModule(tf.Module):
             query[name] = prepend(fill, query[name], recent_n, stored_n, self.history_length, pad)
         return query
 
-    def top_k(
+    def rank(
         self,
         query: dict[str, tf.Tensor],
         exclude: tf.Tensor | None = None,
         known: tf.Tensor | None = None,
-    ) -> dict[str, tf.Tensor]:
-        """The best k catalog items per row.
+        wanted: filters.Request | None = None,
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(scores, positions)`` ``[B, k]`` of the best catalog items per row (``-1``: no item).
 
         Args:
           exclude: ``[M, 2]`` (row, catalog position) pairs never to return.
           known: ``[B]`` bool; rows where it is False get TRAIN popularity (cold start).
+          wanted: the request's filters (``filters.request``), for the filtered signatures.
         """
-        scores = self.scorer(self.query_tower(query, training=False), query[F.HISTORY_ITEM_IDS])
-        if known is not None:
-            scores = tf.where(known[:, tf.newaxis], scores, self.popularity[tf.newaxis, :])
-        if exclude is not None:
-            hidden = tf.fill(tf.shape(exclude)[:1], tf.constant(-np.inf, scores.dtype))
-            scores = tf.tensor_scatter_nd_update(scores, exclude, hidden)
-        scores, top = tf.math.top_k(scores, k=self.k)
+        rules = self.retriever.rules(exclude=exclude, wanted=wanted, attributes=self.attributes)
+        queries = self.query_tower(query, training=False)
+        return self.retriever.top_k(queries, query[F.HISTORY_ITEM_IDS], known, rules)
+
+    def answer(self, scores: tf.Tensor, positions: tf.Tensor) -> dict[str, tf.Tensor]:
         # A user who knows nearly the whole catalog: the slots past the unknown items stay empty.
-        ids = tf.where(tf.math.is_inf(scores), F.PAD, tf.gather(self.scorer.item_ids, top))
+        ids = tf.where(positions < 0, F.PAD, tf.gather(self.scorer.item_ids, tf.maximum(positions, 0)))
         return {S.ITEM_IDS: ids, S.SCORES: scores}
+
+    def top_k(self, query: dict[str, tf.Tensor], *args: Any, **kwargs: Any) -> dict[str, tf.Tensor]:
+        """The best k catalog items per row as ``item_ids`` and ``scores`` (``rank``'s arguments)."""
+        return self.answer(*self.rank(query, *args, **kwargs))
+
+    def recommend_filtered(self, user_ids: tf.Tensor, given: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        self.check_rows(user_ids)
+        wanted = filters.request(self.scorer.position, self.attributes, given)
+        known = self.users.rows.lookup(user_ids) > 0
+        return self.top_k(self.users(user_ids), self.users.known_pairs(user_ids), known, wanted)
+
+    def filtered(self, query: dict[str, tf.Tensor], given: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        self.check_rows(query[F.USER_ID])
+        return self.top_k(query, wanted=filters.request(self.scorer.position, self.attributes, given))
+
+    def recommend_explained(self, user_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+        """``recommend_user``'s answer with the reasons of ``trainer/explain.py``."""
+        self.check_rows(user_ids)
+        query, known = self.users(user_ids), self.users.rows.lookup(user_ids) > 0
+        scores, positions = self.rank(query, self.users.known_pairs(user_ids), known)
+        return {**self.answer(scores, positions), **self.explainer(query, positions)}
 
     def recommend(self, user_ids: tf.Tensor) -> dict[str, tf.Tensor]:
         self.check_rows(user_ids)
@@ -227,7 +263,20 @@ class ServingModule(tf.Module):
         def concrete(function, **spec):
             return tf.function(function).get_concrete_function(**spec)
 
+        def split(inputs):
+            return inputs, {name: inputs.pop(name) for name in S.FILTERS}
+
+        def user_filtered(**inputs):
+            rest, given = split(inputs)
+            return self.recommend_filtered(rest[F.USER_ID], given)
+
+        rules = {name: tf.TensorSpec([None, None], tf.string, name) for name in S.FILTERS}
         return {
+            S.RECOMMEND_FILTERED: concrete(lambda **q: self.filtered(*split(q)), **query_spec, **rules),
+            S.RECOMMEND_USER_FILTERED: concrete(user_filtered, **user_spec, **rules),
+            S.RECOMMEND_USER_EXPLAINED: concrete(
+                lambda **u: self.recommend_explained(u[F.USER_ID]), **user_spec
+            ),
             S.DEFAULT: concrete(lambda **q: self.plain(q), **query_spec),
             S.RECOMMEND_EXCLUDING: concrete(excluding, **query_spec, **exclude),
             S.RECOMMEND_USER: concrete(lambda **u: self.recommend(u[F.USER_ID]), **user_spec),

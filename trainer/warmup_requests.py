@@ -49,6 +49,7 @@ def warmup_logs(module: Any, signatures: dict[str, Any], rows: int = 8) -> list[
         S.RECOMMEND_USER: {F.USER_ID: with_unknown},
         S.RECOMMEND_USER_WITH_RECENT: {F.USER_ID: with_unknown, S.RECENT_ITEM_IDS: recent},
         S.PREDICT_EXAMPLES: {S.EXAMPLES: _serialized(query, keys, module.query_features)},
+        **_filtered(module, query, keys, with_unknown, most_popular),
     }
     logs = []
     for name, inputs in requests.items():
@@ -64,6 +65,34 @@ def warmup_logs(module: Any, signatures: dict[str, Any], rows: int = 8) -> list[
         log.predict_log.response.CopyFrom(response)
         logs.append(log)
     return logs
+
+
+def _filtered(
+    module: Any, query: dict[str, np.ndarray], keys: np.ndarray, users: np.ndarray, popular: bytes
+) -> dict[str, dict[str, np.ndarray]]:
+    """Requests of the filtered and explained signatures: the known users' features choosing by the
+    first attribute, every user (the unknown one too) refusing it and the most popular item."""
+    first = (module.attributes.names or [""])[0].encode()
+    nothing = lambda rows: np.full((rows, 1), b"", dtype=object)  # noqa: E731
+    given = lambda rows, *values: np.array([list(values)] * rows, dtype=object)  # noqa: E731
+    return {
+        S.RECOMMEND_FILTERED: {
+            **query,
+            F.USER_ID: keys,
+            S.INCLUDE_ITEM_IDS: nothing(len(keys)),
+            S.EXCLUDE_ITEM_IDS: given(len(keys), popular),
+            S.INCLUDE_ATTRIBUTES: given(len(keys), first, b""),
+            S.EXCLUDE_ATTRIBUTES: nothing(len(keys)),
+        },
+        S.RECOMMEND_USER_FILTERED: {
+            F.USER_ID: users,
+            S.INCLUDE_ITEM_IDS: nothing(len(users)),
+            S.EXCLUDE_ITEM_IDS: given(len(users), popular),
+            S.INCLUDE_ATTRIBUTES: nothing(len(users)),
+            S.EXCLUDE_ATTRIBUTES: given(len(users), first),
+        },
+        S.RECOMMEND_USER_EXPLAINED: {F.USER_ID: users},
+    }
 
 
 def write_warmup(version_dir: str, logs: list[Any]) -> None:

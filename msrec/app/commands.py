@@ -184,8 +184,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     bless = None
     if not args.no_blessing:
         bless = export.Blessing(evaluate.evaluate(model, ranking, data, "validation"), args.tolerance)
-    serving = dataclasses.replace(config.serving, top_k=args.k) if args.k else config.serving
-    served = artifacts.served(model, data, args.new_items)
+    served = artifacts.served(model, data, args.new_items, args.block_items)
+    serving = _serving(config.serving, args)
     try:
         path = export.export(model, ranking, serving, served, args.export_base, card, gate.run, bless)
     except blessing.NotBlessed as err:
@@ -193,6 +193,18 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 3
     print(json.dumps({"export": path}))
     return 0
+
+
+def _serving(serving: msrec_config.ServingConfig, args: argparse.Namespace) -> msrec_config.ServingConfig:
+    """The config's serving section with the export flags that were given."""
+    given = {
+        "top_k": args.k,
+        "embeddings": args.embeddings,
+        "brute_force_below": args.brute_force_below,
+        "partitions": args.partitions,
+        "probes": args.probes,
+    }
+    return dataclasses.replace(serving, **{key: value for key, value in given.items() if value is not None})
 
 
 def _data_card(data: Any) -> dict:

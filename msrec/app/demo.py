@@ -3,8 +3,8 @@
 generate -> preprocess (Beam, item texts embedded by a pretrained sentence encoder) ->
 train (TFRS) -> evaluate (PROTOCOL.md, beside MostPopular) -> export (SavedModel, plus
 one new item nobody has met, written about one user's favourite topic) -> serve (TF
-Serving protocol, gRPC) -> recommend (official TF Serving stub) for three users, and
-the new item to the user whose topic it is.
+Serving protocol, gRPC) -> recommend (official TF Serving stub) for three users, why
+(``recommend_user_explained``) for the first, and the new item to the user whose topic it is.
 """
 
 from __future__ import annotations
@@ -132,10 +132,21 @@ def _serve_and_recommend(export_base: str, users: list[str], tastes: dict, fan: 
                 out = client.predict({F.USER_ID: [user]}, signature_name=S.RECOMMEND_USER)
                 top = [i.decode() for i in out[S.ITEM_IDS][0][:10]]
                 print(f"   msrec recommend --user_id {user}: {' '.join(top)}")
+            _show_explanation(client, users[0])
             _show_new_item(client, tastes, fan, item_id)
     finally:
         server.stop(grace=1.0)
     _done(t)
+
+
+def _show_explanation(client: Any, user: str, shown: int = 3) -> None:
+    """Why ``recommend_user_explained`` recommends its first items to ``user``, in plain words."""
+    from msrec.app import explanations
+
+    out = client.predict({F.USER_ID: [user]}, signature_name=S.RECOMMEND_USER_EXPLAINED)
+    print(f"   msrec recommend --user_id {user} --explain:")
+    for line in explanations.sentences(out, range(min(shown, len(out[S.ITEM_IDS][0])))):
+        print(f"     {line}")
 
 
 def _sample_users(raw_dir: str, n: int) -> list[str]:

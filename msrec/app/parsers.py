@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 import msrec
+from msrec import config as msrec_config
 from msrec import flags
 
 DATA_ENV = "MSREC_DATA_DIR"
@@ -100,6 +101,31 @@ def export(p: argparse.ArgumentParser) -> None:
         help="JSONL of items the model has never seen (item_id, title, categories, tags, description): "
         "added to this version's catalogue without retraining, embedded by the model's text encoder",
     )
+    p.add_argument(
+        "--block-items",
+        help="file of item ids, one per line: no signature of this version returns them (a new "
+        "version with another list needs no retraining)",
+    )
+    retrieval = p.add_argument_group("retrieval and size (default: the config's serving section)")
+    retrieval.add_argument(
+        "--embeddings",
+        choices=msrec_config.EMBEDDING_STORAGE,
+        help="how the item vectors are stored: float32, float16, or int8 with a per-item scale",
+    )
+    retrieval.add_argument(
+        "--brute-force-below",
+        type=flags.non_negative_int,
+        help="rank catalogues of fewer items whole, exactly (default 50000); larger ones are partitioned",
+    )
+    retrieval.add_argument(
+        "--partitions",
+        type=flags.positive_int,
+        help="k-means partitions of the catalogue (default about 4 x sqrt(items)); given, any catalogue "
+        "is partitioned",
+    )
+    retrieval.add_argument(
+        "--probes", type=flags.positive_int, help="partitions each request scores (default 160)"
+    )
 
 
 def serve(p: argparse.ArgumentParser) -> None:
@@ -112,6 +138,19 @@ def recommend(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user_id", required=True, help="raw user id as in the source data")
     p.add_argument("--k", type=flags.positive_int, default=10, help="how many items to print (default 10)")
     p.add_argument("--rest", action="store_true", help="use the REST API instead of gRPC")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="say why each item: the history items behind it and a friend (recommend_user_explained)",
+    )
+    rules = p.add_argument_group("filters (recommend_user_filtered; repeat a flag for several values)")
+    for flag, what in (
+        ("--include-item", "choose only among these item ids"),
+        ("--exclude-item", "never return this item id"),
+        ("--include-attribute", "only items with one of these attributes, e.g. category:Drama or tag:rock"),
+        ("--exclude-attribute", "no item with this attribute"),
+    ):
+        rules.add_argument(flag, action="append", default=[], metavar="VALUE", help=what)
 
 
 def _experiment(p: argparse.ArgumentParser) -> None:

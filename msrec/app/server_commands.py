@@ -35,18 +35,47 @@ def recommend(args: argparse.Namespace) -> int:
     from modelserver.status import ServingError
     from msrec import features as F
     from msrec import signatures as S
+    from msrec.app import explanations  # imports TensorFlow (signatures): not at --help
 
+    signature, inputs = _request(args)
     client = (clients.RestClient if args.rest else clients.GrpcClient)(args.server, args.model_name)
     try:
-        out = client.predict({F.USER_ID: [args.user_id]}, signature_name=S.RECOMMEND_USER)
+        out = client.predict({F.USER_ID: [args.user_id], **inputs}, signature_name=signature)
     except (ServingError, OSError) as err:  # OSError: a connection the client did not wrap
         raise _server_failure(args.server, err) from err
     finally:
         client.close()
-    ids = [i.decode() if isinstance(i, bytes) else str(i) for i in out[S.ITEM_IDS][0][: args.k]]
-    scores = [round(float(s), 5) for s in out[S.SCORES][0][: args.k]]
+    shown = [i for i, item in enumerate(out[S.ITEM_IDS][0][: args.k]) if _text(item)]
+    ids = [_text(out[S.ITEM_IDS][0][i]) for i in shown]
+    scores = [round(float(out[S.SCORES][0][i]), 5) for i in shown]
+    if args.explain:
+        for line in explanations.sentences(out, shown):
+            print(line)
     print(json.dumps({"user_id": args.user_id, "item_ids": ids, "scores": scores}))
     return 0
+
+
+def _request(args: argparse.Namespace) -> tuple[str, dict[str, list[list[str]]]]:
+    """The signature ``msrec recommend``'s flags ask, and its inputs besides the user id."""
+    from msrec import signatures as S
+
+    rules = {
+        S.INCLUDE_ITEM_IDS: args.include_item,
+        S.EXCLUDE_ITEM_IDS: args.exclude_item,
+        S.INCLUDE_ATTRIBUTES: args.include_attribute,
+        S.EXCLUDE_ATTRIBUTES: args.exclude_attribute,
+    }
+    if args.explain and any(rules.values()):
+        raise errors.BadFlag("--explain answers recommend_user's list, which takes no filters: drop one")
+    if args.explain:
+        return S.RECOMMEND_USER_EXPLAINED, {}
+    if any(rules.values()):
+        return S.RECOMMEND_USER_FILTERED, {name: [values or [""]] for name, values in rules.items()}
+    return S.RECOMMEND_USER, {}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _server_failure(server: str, err: Exception) -> errors.ExpectedError:

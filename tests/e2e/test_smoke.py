@@ -154,3 +154,52 @@ def test_rest_and_the_batch_job_return_what_grpc_returns(run, server, tmp_path):
     for row, user in enumerate(users):
         assert rows[user]["item_ids"] == [i.decode() for i in expected["item_ids"][row]]
         np.testing.assert_allclose(rows[user]["scores"], expected["scores"][row], atol=1e-5)
+
+
+def test_msrec_serve_answers_filtered_and_explained_requests_over_grpc_and_rest(run, server, capsys):
+    from msrec import signatures as S
+    from trainer import catalog
+
+    source = DataDir.open(artifacts.read_run(run["model"])["data_dir"])
+    ids, features = catalog.read(source, source.contract)
+    categories = {
+        item: {c.decode() for c in row if c}
+        for item, row in zip(ids, features[F.ITEM_CATEGORIES], strict=True)
+    }
+    by_name = F.by_name(source.contract)
+    table = data.load_all(source, "users", (by_name[F.USER_ID], by_name[F.SEEN_ITEM_IDS]))
+    users = [u.decode() for u in table[F.USER_ID][:4]]
+    known = [{i.decode() for i in row} for row in table[F.SEEN_ITEM_IDS][:4]]
+    wanted = sorted(categories[ids[0]])[0]
+    rules = {
+        S.INCLUDE_ITEM_IDS: [[""]] * len(users),
+        S.EXCLUDE_ITEM_IDS: [[ids[1]]] * len(users),
+        S.INCLUDE_ATTRIBUTES: [[S.item_attribute(F.CATEGORY_VOCAB, wanted)]] * len(users),
+        S.EXCLUDE_ATTRIBUTES: [[""]] * len(users),
+    }
+    inputs = {F.USER_ID: np.array(users, dtype=object), **rules}
+    with RestClient(f"127.0.0.1:{server.rest_port}", "msrec", timeout=30) as rest:
+        by_grpc = server.predict(inputs, S.RECOMMEND_USER_FILTERED)
+        assert (
+            rest.predict(inputs, S.RECOMMEND_USER_FILTERED)["item_ids"].tolist()
+            == by_grpc["item_ids"].tolist()
+        )
+        explained = rest.predict({F.USER_ID: users}, S.RECOMMEND_USER_EXPLAINED)
+    for row, had in zip(by_grpc["item_ids"], known, strict=True):
+        got = [i.decode() for i in row if i]
+        qualifying = {i for i in ids if wanted in categories[i]} - had - {ids[1]}
+        assert set(got) <= qualifying and len(got) == min(len(row), len(qualifying))
+    plain = server.predict({F.USER_ID: np.array(users, dtype=object)}, S.RECOMMEND_USER)
+    assert explained["item_ids"].tolist() == plain["item_ids"].tolist()
+    argv = [
+        "recommend",
+        "--server",
+        f"127.0.0.1:{server.port}",
+        "--model_name",
+        "msrec",
+        "--user_id",
+        users[0],
+    ]
+    assert cli.main([*argv, "--k", "3", "--explain"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line[:3] for line in lines[:3]] == ["1. ", "2. ", "3. "] and "because you had" in lines[0]

@@ -58,7 +58,7 @@ def test_gate_passes_and_is_recorded_in_the_model_card(version_dir):
     assert report == {
         "foreign_ops": [],
         "missing_assets": [],
-        "warmup_records": 5,
+        "warmup_records": 8,
         "mismatches": [],
         "ok": True,
     }
