@@ -48,116 +48,14 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from msrec import features as F  # noqa: E402
+from bench.interactions import Interactions, Split, load, with_split  # noqa: E402
 from msrec import metrics  # noqa: E402
+
+__all__ = ["Interactions", "Split", "load", "with_split"]  # read from here by bench/lead.py and tests
 
 BATCH = 512  # users scored at a time: bounds the dense [users, catalog] score matrix
 DEFAULT_KNN = (10, 20, 50, 100, 200, 0)  # 0 = every neighbour
 DEFAULT_LAMBDAS = (10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0)
-
-
-# ---------------------------------------------------------------------------------------- data
-class Split:
-    """One split's examples as catalog indices: users, target items, excluded items."""
-
-    def __init__(self, users: list[str], targets: np.ndarray, seen: list[np.ndarray]):
-        self.users, self.targets, self.seen = users, targets, seen
-
-
-def _records(data_dir: str, name: str, wanted: Sequence[str]) -> dict[str, list]:
-    """Every ``name`` record's ``wanted`` features, parsed with the contract of metadata.json."""
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    with open(os.path.join(data_dir, "metadata.json")) as f:
-        contract = F.by_name(F.from_dict(json.load(f)["features"]))
-    features = [contract[w] for w in wanted]
-    files = sorted(tf.io.gfile.glob(os.path.join(data_dir, name, "part-*.tfrecord.gz")))
-    if not files:
-        raise SystemExit(f"peers: no {name} records under {data_dir}")
-    spec = F.parse_spec(features)
-    out: dict[str, list] = {w: [] for w in wanted}
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(8192)
-    for batch in ds.map(lambda b: tf.io.parse_example(b, spec)):
-        for f in features:
-            value = batch[f.name]
-            if isinstance(value, tf.RaggedTensor):
-                out[f.name].extend([[v.decode() for v in row] for row in value.to_list()])
-            else:
-                out[f.name].extend(v.decode() for v in value.numpy())
-    return out
-
-
-def load(data_dir: str):
-    """(catalog ids, index, user ids, train pairs, validation Split, test Split)."""
-    catalog = sorted(set(_records(data_dir, "candidates", [F.ITEM_ID])[F.ITEM_ID]))
-    index = {item: i for i, item in enumerate(catalog)}
-    train = _records(data_dir, "train", [F.USER_ID, F.ITEM_ID])
-    users = sorted(set(train[F.USER_ID]))
-    user_index = {u: i for i, u in enumerate(users)}
-    pairs = np.array(
-        [(user_index[u], index[i]) for u, i in zip(train[F.USER_ID], train[F.ITEM_ID], strict=True)],
-        dtype=np.int64,
-    ).reshape(-1, 2)
-    splits = []
-    for name in ("validation", "test"):
-        rec = _records(data_dir, name, [F.USER_ID, F.ITEM_ID, F.SEEN_ITEM_IDS])
-        splits.append(
-            Split(
-                rec[F.USER_ID],
-                np.array([index[i] for i in rec[F.ITEM_ID]], dtype=np.int64),
-                [np.array([index[i] for i in seen], dtype=np.int64) for seen in rec[F.SEEN_ITEM_IDS]],
-            )
-        )
-    validation, test = splits
-    for split in splits:  # every evaluated user has TRAIN rows (PROTOCOL.md: at least one)
-        missing = [u for u in split.users if u not in user_index]
-        if missing:
-            raise SystemExit(f"peers: {len(missing)} evaluated users have no TRAIN records")
-    return catalog, user_index, pairs, validation, test
-
-
-class Interactions:
-    """Implicit user-item pairs as per-user histories (CSR-like), never a dense user x item matrix."""
-
-    def __init__(self, num_users: int, num_items: int, pairs: np.ndarray):
-        pairs = np.unique(pairs, axis=0)  # one distinct (user, item) per row, sorted by user
-        self.num_users, self.num_items = num_users, num_items
-        self.users, self.items_of = pairs[:, 0], pairs[:, 1]
-        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(self.users, minlength=num_users))])
-        self.items = np.flatnonzero(np.bincount(self.items_of, minlength=num_items))  # with interactions
-
-    def history(self, user: int) -> np.ndarray:
-        return self.items_of[self.indptr[user] : self.indptr[user + 1]]
-
-    def popularity(self) -> np.ndarray:
-        return np.bincount(self.items_of, minlength=self.num_items).astype(np.float32)
-
-    def gram(self) -> np.ndarray:
-        """X^T X over ``self.items`` (float32), accumulated from each user's item pairs."""
-        position = np.full(self.num_items, -1, dtype=np.int64)
-        position[self.items] = np.arange(len(self.items))
-        n = len(self.items)
-        gram = np.zeros(n * n, dtype=np.float32)
-        chunk: list[np.ndarray] = []
-        size = 0
-        for user in range(self.num_users):
-            h = position[self.history(user)]
-            if len(h):
-                chunk.append((h[:, None] * n + h[None, :]).ravel())
-                size += len(h) ** 2
-            if size > 5_000_000 or (user == self.num_users - 1 and chunk):
-                flat = np.concatenate(chunk)
-                gram += np.bincount(flat, minlength=n * n).astype(np.float32)
-                chunk, size = [], 0
-        return gram.reshape(n, n)
-
-
-def with_split(pairs: np.ndarray, split: Split, user_index: dict[str, int]) -> np.ndarray:
-    """TRAIN pairs plus the split's (user, target) pairs: TRAIN + VALIDATION for the refit."""
-    extra = np.stack([np.array([user_index[u] for u in split.users]), split.targets], axis=1)
-    return np.concatenate([pairs, extra.astype(np.int64)])
 
 
 # ------------------------------------------------------------------------------------- models
@@ -285,52 +183,30 @@ def run(
     )
     train_data = Interactions(num_users, num_items, pairs)
     full_data = Interactions(num_users, num_items, with_split(pairs, validation, user_index))
-    log(
-        f"items with interactions: {len(train_data.items)} in TRAIN, {len(full_data.items)} in "
-        "TRAIN + VALIDATION"
-    )
-
+    log(f"items with interactions: {len(train_data.items)} TRAIN, {len(full_data.items)} TRAIN + VALIDATION")
     gram_train = train_data.gram()
     systems: dict[str, dict] = {}
 
     def final(name: str, fit: Callable[[], Scorer], params: dict, tuning: dict | None = None) -> None:
-        t = time.perf_counter()
-        scorer = fit()
-        seconds = time.perf_counter() - t
-        result = evaluate(scorer, full_data, test, user_index)
-        result["fit_seconds"] = round(seconds, 2)
-        systems[name] = {"test": result, "params": params, "validation": tuning or {}}
+        found = refit(fit, full_data, test, user_index)
+        systems[name] = found | {"params": params, "validation": tuning or {}}
+        result = systems[name]["test"]
         log(
             f"{name} {params}: TEST HR@10 {result['HR@10']:.4f} NDCG@10 {result['NDCG@10']:.4f} "
-            f"(fit {seconds:.1f}s)"
+            f"(fit {result['fit_seconds']:.1f}s)"
         )
 
     # MostPopular: popularity of TRAIN + VALIDATION (refit), and of TRAIN only.
     final("MostPopular", lambda: most_popular(full_data), {"counts": "train+validation"})
     final("MostPopular (train only)", lambda: most_popular(train_data), {"counts": "train"})
 
-    log("tuning ItemKNN on VALIDATION")
-    k, knn_scores = tune(
-        "k",
-        knn_grid,
-        lambda k: item_knn(train_data, int(k), gram_train),
-        train_data,
-        validation,
-        user_index,
-        log,
-    )
-    final("ItemKNN", lambda: item_knn(full_data, int(k)), {"k": int(k)}, knn_scores)
+    def tuned(name: str, grid: Iterable, build: Callable[[object], Scorer]) -> tuple[object, dict]:
+        log(f"tuning {name} on VALIDATION")
+        return tune(name, grid, build, train_data, validation, user_index, log)
 
-    log("tuning EASE^R on VALIDATION")
-    lam, ease_scores = tune(
-        "lambda",
-        lambdas,
-        lambda lam: ease(train_data, float(lam), gram_train),
-        train_data,
-        validation,
-        user_index,
-        log,
-    )
+    k, knn_scores = tuned("ItemKNN k", knn_grid, lambda k: item_knn(train_data, int(k), gram_train))
+    final("ItemKNN", lambda: item_knn(full_data, int(k)), {"k": int(k)}, knn_scores)
+    lam, ease_scores = tuned("EASE^R lambda", lambdas, lambda lam: ease(train_data, float(lam), gram_train))
     gram_train = None  # free it before the refit (the tuning closures are done with it)
     final("EASE^R", lambda: ease(full_data, float(lam)), {"lambda": float(lam)}, ease_scores)
     if train_fit:
@@ -346,12 +222,29 @@ def run(
         "catalog": num_items,
         "train_interactions": int(len(pairs)),
         "train_users": num_users,
-        "protocol": "PROTOCOL.md: temporal leave-last-out, full catalog, ties against the target; "
-        "tuned on VALIDATION (NDCG@10), refit on TRAIN + VALIDATION, scored on TEST",
+        "protocol": PROTOCOL,
         "systems": systems,
         "versions": {"python": platform.python_version(), "numpy": np.__version__},
         "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+PROTOCOL = (
+    "PROTOCOL.md: temporal leave-last-out, full catalog, ties against the target; "
+    "tuned on VALIDATION (NDCG@10), refit on TRAIN + VALIDATION, scored on TEST"
+)
+
+
+def refit(fit: Callable[[], Scorer], data: Interactions, test: Split, user_index: dict[str, int]) -> dict:
+    """``{"test", "segments"}`` of the scorer ``fit`` returns, on TEST with ``data``'s histories: the
+    metrics (and the fit's seconds), and the metrics by history length (TRAIN + VALIDATION items), as
+    ``trainer/evaluate.py`` splits msrec's."""
+    t = time.perf_counter()
+    scorer = fit()
+    seconds = time.perf_counter() - t
+    ranked = ranks(scorer, data, test, user_index)
+    result = metrics.summarize(ranked) | {"fit_seconds": round(seconds, 2)}
+    return {"test": result, "segments": metrics.by_history(ranked, [len(seen) for seen in test.seen])}
 
 
 def table(result: dict) -> str:

@@ -49,7 +49,42 @@ def best(peers: dict[str, dict[str, float]], key: str) -> tuple[str, float]:
     return name, peers[name][key]
 
 
-def section(result: dict[str, Any], peers: dict[str, dict[str, float]]) -> str:
+def best_with_segments(systems: dict[str, dict]) -> tuple[str, dict[str, dict]] | None:
+    """``(name, segments)`` of the ``bench/peers.py`` system with per-segment TEST results and the best
+    overall TEST NDCG@10; None when no system has segments (a JSON written before they were added)."""
+    found = {name: s for name, s in systems.items() if s.get("segments")}
+    if not found:
+        return None
+    name = max(found, key=lambda n: found[n]["test"]["NDCG@10"])
+    return name, found[name]["segments"]
+
+
+def history_table(ours: dict[str, dict], peer: tuple[str, dict[str, dict]] | None) -> list[str]:
+    """Markdown rows: msrec's TEST metrics per history-length segment (``metrics.history_segment``),
+    beside the best peer's where its JSON has segments."""
+    canonical = [metrics.history_segment(high) for _, high in metrics.HISTORY_SEGMENTS]
+    canonical.append(metrics.history_segment(10**9))
+    theirs = peer[1] if peer else {}
+    present = [n for n in (*ours, *theirs) if n.startswith("users: ")]
+    names = [n for n in canonical if n in present] + sorted(set(present) - set(canonical))
+    if not names:
+        return []
+    head = "| history (known items) | users | msrec HR@10 | msrec NDCG@10 |"
+    lines = [head + (f" {peer[0]} HR@10 | NDCG@10 |" if peer else ""), "|---" * (4 + 2 * bool(peer)) + "|"]
+    cell = lambda m, k: f"{m[k]:.4f}" if m else "-"  # noqa: E731
+    for name in names:
+        m, p = ours.get(name), theirs.get(name)
+        users = (m or p)["num_users"]
+        row = f"| {name.removeprefix('users: ')} | {users:,} | {cell(m, 'HR@10')} | {cell(m, 'NDCG@10')} |"
+        lines.append(row + (f" {cell(p, 'HR@10')} | {cell(p, 'NDCG@10')} |" if peer else ""))
+    return lines
+
+
+def section(
+    result: dict[str, Any], peers: dict[str, dict[str, float]], peer_run: dict[str, Any] | None = None
+) -> str:
+    """The dataset's section; ``peer_run``: a ``bench/peers.py`` JSON on the same split, whose best
+    system's segments stand beside msrec's history-length segments."""
     d, mean, std = result["dataset"], result["test"], result["std"]
     lines = [
         f"## {d}",
@@ -76,6 +111,19 @@ def section(result: dict[str, Any], peers: dict[str, dict[str, float]]) -> str:
         margin = mean[key] / value - 1
         verdict = "met" if margin >= 0.10 else ("beaten, goal not met" if margin > 0 else "not beaten")
         lines.append(f"| {key} | {mean[key]:.4f} | {value:.4f} ({name}) | {margin:+.1%} | {verdict} |")
+    lines += served_lines(result) + mix_lines(result)
+    seeds = ", ".join(f"{s['HR@10']:.4f}/{s['NDCG@10']:.4f}" for s in result["seeds"])
+    lines += [
+        "",
+        f"Per seed (HR@10/NDCG@10): {seeds}. Training seconds per seed: "
+        f"{', '.join(str(s) for s in result['train_seconds'])}.",
+    ]
+    return "\n".join(lines + segment_lines(result, peer_run)) + "\n"
+
+
+def served_lines(result: dict[str, Any]) -> list[str]:
+    """Served minus in-process, and the beyond-accuracy metrics (when the exports were asked)."""
+    mean, lines = result["test"], []
     if "served" in result:
         diff = result["served_minus_in_process"]
         lines += [
@@ -91,6 +139,12 @@ def section(result: dict[str, Any], peers: dict[str, dict[str, float]]) -> str:
             + " | ".join(f"{mean[k]:.4f}" if k in mean else "not measured" for k in BEYOND)
             + " |",
         ]
+    return lines
+
+
+def mix_lines(result: dict[str, Any]) -> list[str]:
+    """The ranking mix chosen on VALIDATION, with the best NDCG@10 per graph weight."""
+    lines: list[str] = []
     if result.get("mix"):
         model = result["config"]["model"]
         keys = [k for k in ("graph_score_weight", "cold_text_weight", "cold_text_offset") if k in model]
@@ -105,11 +159,18 @@ def section(result: dict[str, Any], peers: dict[str, dict[str, float]]) -> str:
             f"Ranking mix chosen on VALIDATION from {len(result['mix'])} candidates (best NDCG@10 per "
             f"graph_score_weight: {row}); chosen {chosen}.",
         ]
-    seeds = ", ".join(f"{s['HR@10']:.4f}/{s['NDCG@10']:.4f}" for s in result["seeds"])
-    lines += [
+    return lines
+
+
+def segment_lines(result: dict[str, Any], peer_run: dict[str, Any] | None) -> list[str]:
+    """Seed 0's TEST segments: by history length (beside the best peer's, from ``peer_run``), then the
+    others (friends, the target's popularity, cold items)."""
+    peer = best_with_segments(peer_run["systems"]) if peer_run else None
+    lines = [
         "",
-        f"Per seed (HR@10/NDCG@10): {seeds}. Training seconds per seed: "
-        f"{', '.join(str(s) for s in result['train_seconds'])}.",
+        "By history length (seed 0, TEST; the user's TRAIN and VALIDATION items):",
+        "",
+        *history_table(result["segments"], peer),
         "",
         "By segment (seed 0, TEST):",
         "",
@@ -117,8 +178,9 @@ def section(result: dict[str, Any], peers: dict[str, dict[str, float]]) -> str:
         "|---|---|---|---|",
     ]
     for name, m in result["segments"].items():
-        lines.append(f"| {name} | {m['num_users']} | {m['HR@10']:.4f} | {m['NDCG@10']:.4f} |")
-    return "\n".join(lines) + "\n"
+        if not name.startswith("users: "):
+            lines.append(f"| {name} | {m['num_users']} | {m['HR@10']:.4f} | {m['NDCG@10']:.4f} |")
+    return lines
 
 
 def kept_sections(path: str) -> list[str]:
@@ -136,12 +198,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--output", required=True, help="markdown file to write")
     p.add_argument("--preamble", default="", help="text (markdown) inserted after the title")
     p.add_argument("--epilogue", default="", help="text (markdown) appended after the datasets")
+    p.add_argument(
+        "--peer-runs",
+        nargs="*",
+        default=[],
+        help="bench/peers.py JSON files: the best peer's history-length segments beside msrec's (same split)",
+    )
     args = p.parse_args(argv)
     peers = parse_peers(open(args.peers, encoding="utf-8").read())
+    runs = {}
+    for path in args.peer_runs:
+        run = json.load(open(path, encoding="utf-8"))
+        runs[run["fingerprint"]] = run
+    found = [json.load(open(path, encoding="utf-8")) for path in args.results]
+    # A peer run counts only on msrec's split: it is matched by the split's fingerprint.
+    stray = sorted(set(runs) - {result["test_split_sha256"] for result in found})
+    if stray:
+        raise SystemExit(f"results: --peer-runs on no split of --results (fingerprints {stray})")
     parts = ["# Results under PROTOCOL.md", "", args.preamble, ""]
-    for path in args.results:
-        result = json.load(open(path, encoding="utf-8"))
-        parts.append(section(result, peers[result["dataset"]]))
+    for result in found:
+        parts.append(section(result, peers[result["dataset"]], runs.get(result["test_split_sha256"])))
     parts += kept_sections(args.output)
     if args.epilogue:
         parts.append(args.epilogue)

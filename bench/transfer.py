@@ -35,7 +35,7 @@ from typing import Any
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO)]
 
-from bench import common  # noqa: E402
+from bench import common, results  # noqa: E402
 
 KEYS = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR", "Precision@10", "Recall@10", "F1@10")
 
@@ -112,6 +112,16 @@ def section(defaults: dict, tuned: dict | None, peers: dict, found: list[tuple[s
             lines.append(
                 f"| {label.split(',')[0]}) | {key} | {value:.4f} ({peer}) | {result[key] / value - 1:+.1%} |"
             )
+    history = results.history_table(
+        defaults.get("segments", {}), results.best_with_segments(peers["systems"])
+    )
+    if history:
+        lines += [
+            "",
+            "By history length (msrec defaults seed 0, TEST; TRAIN and VALIDATION items known):",
+            "",
+        ]
+        lines += history
     for what, result in (("defaults", defaults), ("tuned", tuned)):
         if result is None:
             lines += ["", f"msrec ({what}): not run."]

@@ -123,3 +123,25 @@ def summarize(all_ranks: np.ndarray) -> dict[str, float]:
     out["F1@10"] = mean(f1)
     out["num_users"] = int(len(r))
     return out
+
+
+# Issue 28: users by the length of their history, so the users with a handful of events are seen apart.
+HISTORY_SEGMENTS = ((1, 2), (3, 5), (6, 20))  # and "> 20"
+
+
+def history_segment(known: int) -> str:
+    """The segment of a user who knows ``known`` items before the target (TRAIN for VALIDATION,
+    TRAIN + VALIDATION for TEST): ``users: 1-2 known items``, ``users: 3-5``, ``users: 6-20``,
+    ``users: >20`` (no evaluated user knows none: PROTOCOL.md keeps one TRAIN item at least)."""
+    for low, high in HISTORY_SEGMENTS:
+        if known <= high:
+            return f"users: {low}-{high} known items" if low == 1 else f"users: {low}-{high}"
+    return f"users: >{HISTORY_SEGMENTS[-1][1]}"
+
+
+def by_history(all_ranks: np.ndarray, known: Sequence[int]) -> dict[str, dict[str, float]]:
+    """``summarize`` of the ranks of each history segment that has users, shortest first."""
+    r = np.asarray(all_ranks, dtype=np.float64)
+    names = np.array([history_segment(int(n)) for n in known])
+    order = [history_segment(high) for _, high in HISTORY_SEGMENTS] + [history_segment(10**9)]
+    return {name: summarize(r[names == name]) for name in order if (names == name).any()}

@@ -44,10 +44,11 @@ def evaluate(
     ``per_user``: also ``users`` and their target's ``ranks``, for paired comparisons
     (``bench/lead.py``).
 
-    Besides the overall metrics, ``segments`` splits the model's by user activity
-    (TRAIN interactions), by whether the user has friends, and by the test item's
-    TRAIN popularity (head: top 20% of items by count, tail: unseen in TRAIN), and the cold
-    slice: held-out items that no user has in TRAIN or VALIDATION (``COLD``).
+    Besides the overall metrics, ``segments`` splits the model's by the length of the user's
+    history (known items, ``metrics.history_segment``: 1-2, 3-5, 6-20, >20), by whether the user
+    has friends, and by the test item's TRAIN popularity (head: top 20% of items by count, tail:
+    unseen in TRAIN), and the cold slice: held-out items that no user has in TRAIN or VALIDATION
+    (``COLD``).
     """
     contract = source.contract
     item_ids, scorer = scoring.for_model(model, ranking)
@@ -97,8 +98,8 @@ def _segments(batch: dict, seen: list, target_counts: np.ndarray, head_count: fl
     friends = batch[F.FRIEND_IDS].numpy() if F.FRIEND_IDS in batch else None
     out = []
     for row, items in enumerate(seen):
-        n = len(items)
-        activity = "users: <=5 known items" if n <= 5 else ("users: 6-20" if n <= 20 else "users: >20")
+        n = len(items)  # distinct known items: TRAIN (+ VALIDATION for TEST)
+        activity = metrics.history_segment(n)
         social = "with friends" if friends is not None and friends[row][0] else "without friends"
         count = target_counts[row]
         item = (

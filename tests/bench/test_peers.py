@@ -83,3 +83,29 @@ def test_a_history_item_the_fit_never_saw_adds_nothing():
     with_unseen = scorer([np.array([0, 5]), np.array([5])])
     np.testing.assert_allclose(with_unseen, scorer([np.array([0]), np.array([], np.int64)]))
     assert (with_unseen[1] == 0).all()
+
+
+def test_test_metrics_by_history_length_add_up_to_the_overall_ones(tiny_data):
+    result = peers.run(tiny_data, [10], [1.0], log=lambda s: None)
+    for system in result["systems"].values():
+        segments = system["segments"]
+        # u2 knows 2 items at TEST (i3 twice is one pair), u1 and u4 know 3 each.
+        assert {name: m["num_users"] for name, m in segments.items()} == {
+            "users: 1-2 known items": 1,
+            "users: 3-5": 2,
+        }
+        hits = sum(m["HR@10"] * m["num_users"] for m in segments.values())
+        assert hits == pytest.approx(system["test"]["HR@10"] * result["users_evaluated"])
+
+
+def test_records_keep_numbers_as_numbers_and_decode_strings(tiny_data):
+    from bench.interactions import records
+    from msrec import features as F
+
+    users = records(tiny_data, "users", [F.USER_ID, F.FRIEND_IDS, F.FRIEND_WEIGHTS])
+    lists = zip(users[F.FRIEND_IDS], users[F.FRIEND_WEIGHTS], strict=True)
+    friends = dict(zip(users[F.USER_ID], lists, strict=True))
+    ids, weights = friends["u2"]
+    # u2's friends are u1 and u4 (social.csv), tie strength 1 + TRAIN items in common: u2's TRAIN is
+    # {i2}, u1's {i1, i2}, u4's {i4, i1} (each user's last two events are VALIDATION and TEST).
+    assert dict(zip(ids, weights, strict=True)) == {"u1": 2.0, "u4": 1.0}

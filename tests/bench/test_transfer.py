@@ -112,3 +112,44 @@ def test_the_record_adds_a_later_row_without_running_the_others(tmp_path):
     assert [p.name for p in empty.glob("*.json")] == ["summary.json"]  # no step ran there
     with pytest.raises(SystemExit, match="no record .*missing.json; run once without it"):
         transfer.main(common[:-1] + [str(tmp_path / "missing.json")] + later)
+
+
+def _segment(users, hr, ndcg):
+    return {"num_users": users, "HR@10": hr, "NDCG@10": ndcg}
+
+
+def test_history_segments_stand_beside_the_best_peer_that_has_them():
+    systems = {
+        "MostPopular": {"test": metrics(0.02, 0.01)},  # a peers.py JSON from before segments: skipped
+        "ItemKNN": {"test": metrics(0.10, 0.05), "segments": {"users: 3-5": _segment(40, 0.2, 0.1)}},
+        "EASE^R": {
+            "test": metrics(0.08, 0.06),
+            "segments": {"users: >20": _segment(60, 0.1, 0.05), "users: 3-5": _segment(40, 0.05, 0.02)},
+        },
+    }
+    peer = results.best_with_segments(systems)
+    assert peer[0] == "EASE^R"  # the best TEST NDCG@10 among the systems with segments
+    ours = {
+        "users: >20": _segment(60, 0.2, 0.1),
+        "with friends": _segment(100, 0.1, 0.05),
+        "users: 3-5": _segment(40, 0.1, 0.04),
+    }
+    assert results.history_table(ours, peer) == [
+        "| history (known items) | users | msrec HR@10 | msrec NDCG@10 | EASE^R HR@10 | NDCG@10 |",
+        "|---|---|---|---|---|---|",
+        "| 3-5 | 40 | 0.1000 | 0.0400 | 0.0500 | 0.0200 |",  # shortest histories first
+        "| >20 | 60 | 0.2000 | 0.1000 | 0.1000 | 0.0500 |",
+    ]
+    assert results.best_with_segments({"MostPopular": systems["MostPopular"]}) is None
+    assert results.history_table({"with friends": ours["with friends"]}, None) == []
+
+
+def test_the_transfer_section_shows_msrec_and_the_best_peer_by_history_length():
+    peers = {**PEERS, "systems": {**PEERS["systems"]}}
+    peers["systems"]["EASE^R"] = {
+        **peers["systems"]["EASE^R"],
+        "segments": {"users: 1-2 known items": _segment(7, 0.1, 0.03)},
+    }
+    defaults = msrec(0.12, 0.066) | {"segments": {"users: 1-2 known items": _segment(7, 0.2, 0.09)}}
+    text = transfer.section(defaults, None, peers, transfer.rows(defaults, None, peers, {}))
+    assert "| 1-2 known items | 7 | 0.2000 | 0.0900 | 0.1000 | 0.0300 |" in text

@@ -72,3 +72,25 @@ def test_coverage_and_novelty_by_hand():
     assert out["Coverage@2"] == pytest.approx(3 / 4)
     expected = (2 * -math.log2(7 / 12) - math.log2(3 / 12) - math.log2(1 / 12)) / 4
     assert out["Novelty@2"] == pytest.approx(expected)
+
+
+def test_history_segments_are_one_two_three_five_six_twenty_and_more():
+    names = [metrics.history_segment(n) for n in (1, 2, 3, 5, 6, 20, 21, 400)]
+    assert names == [
+        "users: 1-2 known items",
+        "users: 1-2 known items",
+        "users: 3-5",
+        "users: 3-5",
+        "users: 6-20",
+        "users: 6-20",
+        "users: >20",
+        "users: >20",
+    ]
+
+
+def test_metrics_by_history_segment_keep_only_segments_with_users_shortest_first():
+    got = metrics.by_history(np.array([1, 3, 20, 2]), known=[25, 1, 2, 30])
+    assert list(got) == ["users: 1-2 known items", "users: >20"]
+    assert got["users: 1-2 known items"]["num_users"] == 2
+    assert got["users: 1-2 known items"]["HR@10"] == 0.5  # ranks 3 and 20
+    assert got["users: >20"]["NDCG@10"] == (1.0 + 1 / np.log2(3)) / 2  # ranks 1 and 2
