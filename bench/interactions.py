@@ -29,8 +29,11 @@ def records(data_dir: str, name: str, wanted: Sequence[str]) -> dict[str, list]:
     decoded, numbers as they are (a list per record for sequences)."""
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:  # one thread reads as fast here; TensorFlow refuses once a process has started it
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # already started (a test process, a caller): keep its threads
     with open(os.path.join(data_dir, "metadata.json")) as f:
         contract = F.by_name(F.from_dict(json.load(f)["features"]))
     features = [contract[w] for w in wanted]
