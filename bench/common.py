@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -95,19 +96,30 @@ def tree_rss_mb(root: int) -> float:
 
 
 def run_measured(
-    command: list[str], log_path: str, timeout_s: float, memory_limit_mb: float, cwd: str = str(REPO)
+    command: list[str],
+    log_path: str,
+    timeout_s: float,
+    memory_limit_mb: float,
+    cwd: str = str(REPO),
+    sample: Callable[[int], tuple[float, float]] | None = None,
 ) -> Measured:
-    """Runs ``command`` with its output in ``log_path``; kills its whole process group on a limit."""
+    """Runs ``command`` with its output in ``log_path``; kills its whole process group on a limit.
+
+    ``sample(pid)`` gives ``(MB resident now, largest process's MB)`` of what is measured beside
+    the command's process ``pid``; by default its process tree's resident memory alone.
+    """
+    sample = sample or (lambda pid: (tree_rss_mb(pid), 0.0))
     time_file = log_path + ".time"
     wrapped = [TIME, "-v", "-o", time_file, *command] if shutil.which(TIME) else command
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started, peak, stopped = time.perf_counter(), 0.0, None
+    started, peak, largest, stopped = time.perf_counter(), 0.0, 0.0, None
     with open(log_path, "w") as log:
         child = subprocess.Popen(
             wrapped, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         while child.poll() is None:
-            peak = max(peak, tree_rss_mb(child.pid))
+            total, biggest = sample(child.pid)
+            peak, largest = max(peak, total), max(largest, biggest)
             elapsed = time.perf_counter() - started
             if elapsed > timeout_s:
                 stopped = f"did not finish within {timeout_s / 60:g} min"
@@ -127,7 +139,7 @@ def run_measured(
     if os.path.exists(time_file):
         found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", pathlib.Path(time_file).read_text())
         process_mb = int(found[1]) / 1024 if found else process_mb
-    return Measured(seconds, child.returncode, peak, process_mb, stopped)
+    return Measured(seconds, child.returncode, peak, max(process_mb, largest), stopped)
 
 
 def log_tail(path: str, lines: int = 15) -> str:

@@ -13,9 +13,6 @@ from __future__ import annotations
 import os
 import pathlib
 import re
-import signal
-import subprocess
-import time
 from typing import Iterable
 
 from bench import common
@@ -57,13 +54,6 @@ def sample(pids: Iterable[int]) -> tuple[float, float]:
     return total, largest
 
 
-def _time_v_mb(time_file: str) -> float:
-    if not os.path.exists(time_file):
-        return 0.0
-    found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", pathlib.Path(time_file).read_text())
-    return int(found[1]) / 1024 if found else 0.0
-
-
 def run_measured(
     command: list[str],
     log_path: str,
@@ -73,28 +63,11 @@ def run_measured(
 ) -> common.Measured:
     """Runs ``command`` (output to ``log_path``) and samples it with the ``roots`` trees; kills the
     command's process group at a limit (never the services: they are not its children)."""
-    roots, time_file = list(roots), log_path + ".time"
-    wrapped = [common.TIME, "-v", "-o", time_file, *command] if os.path.exists(common.TIME) else command
-    started, tree, largest, stopped = time.perf_counter(), 0.0, 0.0, None
-    with open(log_path, "w") as log:
-        child = subprocess.Popen(
-            wrapped, cwd=common.REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        while child.poll() is None:
-            total, biggest = sample(descendants([child.pid, *roots]))
-            tree, largest = max(tree, total), max(largest, biggest)
-            elapsed = time.perf_counter() - started
-            if elapsed > timeout_s:
-                stopped = f"did not finish within {timeout_s / 60:g} min"
-            elif tree > memory_limit_mb:
-                stopped = (
-                    f"stopped at the {memory_limit_mb / 1024:.1f} GiB memory limit after {elapsed:.0f} s"
-                )
-            if stopped:
-                os.killpg(child.pid, signal.SIGKILL)  # our own child's group, made by start_new_session
-                child.wait()
-                break
-            time.sleep(common.SAMPLE_SECONDS)
-    seconds = time.perf_counter() - started
-    largest = max(largest, _time_v_mb(time_file))
-    return common.Measured(seconds, child.returncode, tree, largest, stopped)
+    roots = list(roots)
+    return common.run_measured(
+        command,
+        log_path,
+        timeout_s,
+        memory_limit_mb,
+        sample=lambda pid: sample(descendants([pid, *roots])),
+    )

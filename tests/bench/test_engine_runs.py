@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 
-from bench import engine_batch, processes
+import pytest
+
+from bench import common, engine_batch, processes
 
 
 def _write(folder, rows, name="part-00000-of-00001.jsonl"):
@@ -51,7 +53,9 @@ def test_a_measured_run_counts_the_services_trees_beside_its_own():
         assert {os.getpid(), service.pid} <= processes.descendants([os.getppid()])
         assert processes.descendants([service.pid]) == {service.pid}
         total, largest = processes.sample([service.pid])
-        assert 1 < largest and 1 < total < 1000  # MB: one idle interpreter
+        assert total == pytest.approx(common.tree_rss_mb(service.pid), abs=2.0)  # read the other way
+        assert largest >= total - 2.0  # the high-water mark is never below what is resident now
+        assert total > 5.0  # MB: an interpreter, not an empty reading
     finally:
         service.kill()
         service.wait()
