@@ -127,3 +127,14 @@ def with_split(pairs: np.ndarray, split: Split, user_index: dict[str, int]) -> n
     """TRAIN pairs plus the split's (user, target) pairs: TRAIN + VALIDATION for the refit."""
     extra = np.stack([np.array([user_index[u] for u in split.users]), split.targets], axis=1)
     return np.concatenate([pairs, extra.astype(np.int64)])
+
+
+def described(data_dir: str) -> dict:
+    """What a result names its data by: the directory, the dataset and the test split's fingerprint."""
+    with open(os.path.join(data_dir, "metadata.json")) as f:
+        meta = json.load(f)
+    return {
+        "data": os.path.abspath(data_dir),
+        "dataset": meta.get("dataset") or meta.get("name"),
+        "fingerprint": meta.get("test_split_sha256"),
+    }

@@ -48,7 +48,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from bench.interactions import Interactions, Split, load, with_split  # noqa: E402
+from bench.interactions import Interactions, Split, described, load, with_split  # noqa: E402
 from msrec import metrics  # noqa: E402
 
 __all__ = ["Interactions", "Split", "load", "with_split"]  # read from here by bench/lead.py and tests
@@ -212,12 +212,8 @@ def run(
     if train_fit:
         final("EASE^R (fit on TRAIN only)", lambda: ease(train_data, float(lam)), {"lambda": float(lam)})
 
-    with open(os.path.join(data_dir, "metadata.json")) as f:
-        meta = json.load(f)
     return {
-        "data": os.path.abspath(data_dir),
-        "dataset": meta.get("dataset") or meta.get("name"),
-        "fingerprint": meta.get("test_split_sha256"),
+        **described(data_dir),
         "users_evaluated": len(test.users),
         "catalog": num_items,
         "train_interactions": int(len(pairs)),

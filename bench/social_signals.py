@@ -48,7 +48,7 @@ from scipy import sparse  # noqa: E402
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from bench import lead, peers  # noqa: E402
-from bench.interactions import Interactions, Split, load, records  # noqa: E402
+from bench.interactions import Interactions, Split, described, load, records  # noqa: E402
 from msrec import features as F  # noqa: E402
 from msrec import metrics  # noqa: E402
 
@@ -269,12 +269,8 @@ def run(data_dir: str, lambdas: list[float], weights: tuple[float, ...], resampl
     rows = np.array([user_index[u] for u in validation.users])
     has_friends = np.diff(friends.indptr)[rows] > 0
     thin = np.isin([metrics.history_segment(int(n)) for n in known], THIN)
-    with open(os.path.join(data_dir, "metadata.json")) as f:
-        meta = json.load(f)
     return {
-        "data": os.path.abspath(data_dir),
-        "dataset": meta.get("dataset") or meta.get("name"),
-        "fingerprint": meta.get("test_split_sha256"),
+        **described(data_dir),
         "split": "validation",
         "lambda": float(lam),
         "weights": list(weights),
